@@ -1,0 +1,81 @@
+"""Exact inputs and mpmath precision: the one module that owns both.
+
+Inputs stay exact (``"1.1"`` is 11/10, a float is the decimal it prints as) until they enter an
+mpmath computation, and every mpmath computation runs inside :func:`working_precision`, which
+adds guard digits in a scope and never assigns ``mp.dps`` globally.
+"""
+
+from contextlib import contextmanager
+from fractions import Fraction
+import numbers as _abc
+import re
+
+import mpmath
+
+__all__ = ["exact", "to_mpf", "working_precision", "GUARD_DIGITS", "tolerance", "format_number"]
+
+GUARD_DIGITS = 10
+_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_RATIO = re.compile(r"^[+-]?\d+\s*/\s*[+-]?\d+$")
+
+
+def exact(value):
+    """Return ``value`` as an exact :class:`fractions.Fraction`, or raise ``ValueError``.
+
+    Accepts ints, decimal strings (``"0.12"``, ``"1e-3"``), ratio strings (``"11/10"``),
+    Fractions, SymPy Rationals and floats (taken as the decimal they print as).
+
+    >>> exact("1.1"), exact("11/10"), exact(1.1), exact(3)
+    (Fraction(11, 10), Fraction(11, 10), Fraction(11, 10), Fraction(3, 1))
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, (int, Fraction)):
+        return Fraction(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a finite number")
+        return Fraction(repr(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if _DECIMAL.match(text) or _RATIO.match(text):
+            try:
+                return Fraction(text.replace(" ", ""))
+            except ZeroDivisionError:
+                raise ValueError(f"{value!r} divides by zero") from None
+        raise ValueError(f"{value!r} is not an exact number (write e.g. 0.12 or 3/25)")
+    # SymPy Rational/Integer without importing SymPy here.
+    if isinstance(value, _abc.Rational):
+        return Fraction(int(value.numerator), int(value.denominator))
+    p, q = getattr(value, "p", None), getattr(value, "q", None)
+    if isinstance(p, int) and isinstance(q, int) and q != 0:
+        return Fraction(p, q)
+    raise ValueError(f"{value!r} is not an exact number")
+
+
+def to_mpf(value):
+    """An exact number as an mpf at the current working precision (rounded once)."""
+    f = exact(value)
+    return mpmath.mpf(f.numerator) / f.denominator
+
+
+@contextmanager
+def working_precision(dps):
+    """Run the block at ``dps`` significant digits plus guard digits; restore on exit."""
+    with mpmath.workdps(int(dps) + GUARD_DIGITS):
+        yield
+
+
+def tolerance(dps, scale=1):
+    """The accuracy promised for a result at ``dps`` digits: 10**-(dps - 5), relative to scale."""
+    return mpmath.mpf(10) ** (5 - int(dps)) * (1 + abs(scale))
+
+
+def format_number(x, dps):
+    """A decimal string with ``dps`` significant digits, as in the JSON contract."""
+    if isinstance(x, Fraction):
+        if x.denominator == 1:
+            return str(x.numerator)
+        with mpmath.workdps(dps + 5):
+            x = mpmath.mpf(x.numerator) / x.denominator
+    return mpmath.nstr(x, int(dps), strip_zeros=True, min_fixed=-6, max_fixed=int(dps) + 1)
