@@ -5,6 +5,11 @@ Derive, compute and verify them for an exchange economy written as a TOML model 
 
 from .errors import AssumptionError, ConvergenceError, ModelError, SymmechError
 from .model import Economy, Q, signal_symbol, signal_symbols
+from .assumptions import check_assumptions, require_assumptions
 
 __all__ = ["Economy", "Q", "signal_symbol", "signal_symbols",
            "SymmechError", "ModelError", "AssumptionError", "ConvergenceError"]
+__all__ += ["check_assumptions", "require_assumptions"]
+from .verify import Outcome, solve
+
+__all__ += ["solve", "Outcome"]

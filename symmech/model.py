@@ -1,17 +1,31 @@
-"""The Economy record: N agents, each with a utility u_i(q, s) as an exact SymPy expression.
+"""The Economy record and the model files that describe one.
 
-An Economy is validated when it is built and never changes; derived objects (marginal
-utilities, ...) are computed on first use and cached.
+An Economy holds N agents, each with a utility u_i(q, s) as an exact SymPy expression. It is
+validated when it is built and never changes; derived objects (marginal utilities, ...) are
+computed on first use and cached. :func:`load_model` and :func:`parse_model` read the TOML model
+files of DESIGN.md ("Model file"); formulas in them are parsed safely by :mod:`symmech._formula`.
 """
 
+import difflib
+import importlib.resources
+import keyword
+import os
+import re
+import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from functools import cached_property
+from pathlib import Path
 
 import sympy
 
+from ._formula import MAX_BITS, RESERVED_NAMES, FormulaProblem, compile_formula
+from ._numbers import exact
 from .errors import ModelError
 
-__all__ = ["Economy", "Q", "signal_symbol", "signal_symbols"]
+__all__ = ["Economy", "Q", "signal_symbol", "signal_symbols",
+           "parse_model", "load_model", "catalogue_names", "parse_formula", "MAX_AGENTS"]
 
 #: The own quantity q in every utility expression.
 Q = sympy.Symbol("q", real=True)
@@ -88,3 +102,376 @@ class Economy:
             if agent in members:
                 return name
         return None
+
+
+# ---- model files ------------------------------------------------------------------------------
+
+#: The most agents a model file may declare (each utility is built as its own expression).
+MAX_AGENTS = 1000
+_MAX_TEXT = 1_000_000
+_TOP_KEYS = ("name", "agents", "groups", "parameters", "utility")
+_HEADER = re.compile(r"^\s*\[+\s*([^\]]*?)\s*\]+\s*(#.*)?$")
+_CATALOGUE = "symmech.catalogue"
+
+
+def parse_model(text, source="<string>"):
+    """The Economy a TOML model text describes (DESIGN.md, "Model file").
+
+    Every problem in the text is collected first; then one :class:`ModelError` names them all,
+    each with its line and what to write instead.
+
+    >>> e = parse_model('agents = 2\\n[parameters]\\nb = 0.5\\n[utility]\\nall = "(s_i + b*mean(s_j))*q - q**2/2"')
+    >>> e.n, e.parameters["b"], e.utilities[0]
+    (2, Fraction(1, 2), -q**2/2 + q*(5*s_1/4 + s_2/4))
+    """
+    return _ModelReader(text, source).economy()
+
+
+def load_model(path_or_name):
+    """The Economy in a model file, or in the catalogue model of that name (see :func:`catalogue_names`).
+
+    An Economy passed in is returned as it is.
+
+    >>> load_model("example1").n
+    6
+    """
+    if isinstance(path_or_name, Economy):
+        return path_or_name
+    if not isinstance(path_or_name, (str, os.PathLike)):
+        raise ModelError([f"load_model needs a file path or a catalogue name, not {type(path_or_name).__name__}"])
+    path = Path(path_or_name)
+    if _is_file(path):
+        return parse_model(_read(path), source=str(path))
+    name = str(path_or_name)
+    names = catalogue_names()
+    if name in names:
+        text = importlib.resources.files(_CATALOGUE).joinpath(name + ".toml").read_text(encoding="utf-8")
+        return parse_model(text, source=name)
+    hint = difflib.get_close_matches(Path(name).stem, names, n=1)
+    guess = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ModelError([f"no model file {name!r} and no catalogue model of that name{guess} "
+                      f"(catalogue: {', '.join(names)})"])
+
+
+def catalogue_names():
+    """The names of the models shipped with symmech, for :func:`load_model`."""
+    folder = importlib.resources.files(_CATALOGUE)
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
+
+
+def parse_formula(text, agent, agents, parameters=None, groups=None):
+    """Agent ``agent``'s utility from one formula of the model language, as an exact SymPy expression.
+
+    ``parameters`` maps names to numbers or to lists with one number per agent; ``groups`` maps
+    names to lists of agents (from 1). Raises :class:`ModelError` naming every problem.
+
+    >>> parse_formula("(a*s_i + mean(s_j))*q", agent=2, agents=2, parameters={"a": [1, "1.1"]})
+    q*(s_1/2 + 8*s_2/5)
+    """
+    values, problems = {}, []
+    for name, raw in (parameters or {}).items():
+        value = tuple(map(_exact_number, raw)) if isinstance(raw, (list, tuple)) else _exact_number(raw)
+        if value is None or (isinstance(value, tuple) and (None in value or len(value) != agents)):
+            problems.append(f"parameter {name!r} = {raw!r} is not a number or a list of {agents} numbers")
+        values[name] = value
+    members = {name: tuple(group) for name, group in (groups or {}).items()}
+    formula, found = compile_formula(text, values, members)
+    problems += found
+    if not problems:
+        try:
+            return formula.build(agent, agents, values, members, Q, signal_symbol)
+        except FormulaProblem as exc:
+            problems.append(str(exc))
+    raise ModelError(problems)
+
+
+def _is_file(path):
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _read(path):
+    try:
+        if path.stat().st_size > _MAX_TEXT:
+            raise ModelError([f"the file is larger than {_MAX_TEXT} bytes; a model file is short"], source=str(path))
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError([f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"], source=str(path)) from None
+    except OSError as exc:
+        raise ModelError([f"cannot read the file: {exc.strerror}"], source=str(path)) from None
+
+
+def _is_name(name):
+    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
+
+
+def _exact_number(raw):
+    """An exact Fraction for a parameter value (int, TOML float as Decimal, "1/2", "1.1"), or None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, Decimal):
+        digits = raw.as_tuple()
+        if not raw.is_finite() or abs(digits.exponent) > 1200 or len(digits.digits) > 1200:
+            return None
+        value = Fraction(raw)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        power = re.search(r"[eE]([+-]?\d+)$", text)
+        if len(text) > 1300 or (power and abs(int(power.group(1))) > 1200):
+            return None
+        try:
+            value = exact(text)
+        except ValueError:
+            return None
+    elif isinstance(raw, int) and raw.bit_length() > MAX_BITS:
+        return None
+    else:
+        try:
+            value = exact(raw)
+        except ValueError:
+            return None
+    return value if max(value.numerator.bit_length(), value.denominator.bit_length()) <= MAX_BITS else None
+
+
+def _agents_text(agents):
+    agents = list(agents)
+    return f"agent {agents[0]}" if len(agents) == 1 else "agents " + ", ".join(map(str, agents))
+
+
+class _ModelReader:
+    """Reads one model text, collecting every problem with its line before raising once."""
+
+    def __init__(self, text, source):
+        self.text = text
+        self.source = source
+        self.lines = text.splitlines() if isinstance(text, str) else []
+        self.problems = []
+
+    # ---- where things are -----------------------------------------------------------------------
+    def line(self, key, table=None):
+        """The line defining ``key`` (in ``[table]``, a dotted key or an inline table), or None."""
+        name = re.escape(str(key))
+        own = re.compile(rf"""^\s*(?:{name}|"{name}"|'{name}')\s*[=.]""")
+        dotted = re.compile(rf"""^\s*["']?{re.escape(str(table))}["']?\s*\.\s*["']?{name}["']?\s*=""")
+        section, header = None, None
+        for number, text in enumerate(self.lines, start=1):
+            match = _HEADER.match(text)
+            if match:
+                section = match.group(1).strip().strip("\"'")
+                if header is None and section == (key if table is None else table):
+                    header = number
+            elif section == table and own.match(text):
+                return number
+            elif table is not None and section is None and dotted.match(text):
+                return number
+        if table is not None:
+            return self.line(table) or header
+        return header
+
+    def add(self, message, key=None, table=None):
+        number = self.line(key, table) if key is not None else None
+        self.problems.append(f"line {number}: {message}" if number else message)
+
+    def fail(self):
+        raise ModelError(self.problems, source=self.source)
+
+    # ---- the sections -----------------------------------------------------------------------------
+    def economy(self):
+        data = self.toml()
+        self.top_keys(data)
+        name = self.name(data)
+        agents = self.agents(data)
+        groups = self.groups(data, agents)
+        parameters = self.parameters(data, agents)
+        formulas = self.formulas(data, groups)
+        assignment = self.assignment(data, agents, groups)
+        if self.problems:
+            self.fail()
+        utilities = self.build(formulas, assignment, agents, parameters, groups)
+        if self.problems:
+            self.fail()
+        return Economy(utilities=tuple(utilities), name=name, groups=groups, parameters=parameters,
+                       source=self.source)
+
+    def toml(self):
+        if not isinstance(self.text, str):
+            raise ModelError([f"a model is TOML text, not {type(self.text).__name__}"], source=self.source)
+        if len(self.text) > _MAX_TEXT:
+            raise ModelError([f"the model has {len(self.text)} characters; at most {_MAX_TEXT} are read"],
+                             source=self.source)
+        try:
+            data = tomllib.loads(self.text, parse_float=Decimal)
+        except tomllib.TOMLDecodeError as exc:
+            message = str(exc)
+            at = re.search(r"\(at line (\d+), column (\d+)\)", message)
+            where = f"line {at.group(1)}, column {at.group(2)}: " if at else ""
+            detail = re.sub(r"\s*\(at [^)]*\)$", "", message)
+            raise ModelError([f"{where}not valid TOML ({detail}); check the quotes, brackets and '=' there"],
+                             source=self.source) from None
+        except (ValueError, RecursionError) as exc:
+            raise ModelError([f"not valid TOML ({type(exc).__name__}: {str(exc)[:200]})"], source=self.source) from None
+        return data
+
+    def top_keys(self, data):
+        for key in data:
+            if key not in _TOP_KEYS:
+                close = difflib.get_close_matches(key, _TOP_KEYS, n=1)
+                guess = f"; did you mean {close[0]!r}?" if close else ""
+                self.add(f"unknown key {key!r}{guess} (a model has {', '.join(_TOP_KEYS)})", key)
+
+    def name(self, data):
+        if "name" not in data:
+            stem = Path(self.source).stem if not str(self.source).startswith("<") else ""
+            return stem or "economy"
+        if not isinstance(data["name"], str):
+            self.add('name must be text in quotes, e.g. name = "group model"', "name")
+            return "economy"
+        return data["name"]
+
+    def agents(self, data):
+        if "agents" not in data:
+            self.add(f"agents is missing; add a line such as agents = 6 (a whole number from 2 to {MAX_AGENTS})")
+            return None
+        value = data["agents"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= MAX_AGENTS:
+            self.add(f"agents = {str(value)[:40]} is not allowed; write a whole number from 2 to {MAX_AGENTS}, "
+                     "e.g. agents = 6", "agents")
+            return None
+        return value
+
+    def groups(self, data, agents):
+        table = data.get("groups", {})
+        if not isinstance(table, dict):
+            self.add("groups must be a table, e.g. groups = { A = [1, 2, 3], E = [4, 5, 6] }", "groups")
+            return {}
+        groups, owner = {}, {}
+        for name, members in table.items():
+            if not _is_name(name) or name == "all":
+                why = "'all' means every agent in [utility]" if name == "all" else "use letters, digits and _"
+                self.add(f"group name {name!r} is not allowed ({why}); rename the group", name, "groups")
+            if (not isinstance(members, list) or not members
+                    or not all(isinstance(m, int) and not isinstance(m, bool) for m in members)):
+                self.add(f"group {name!r} must be a non-empty list of agent numbers, e.g. {name} = [1, 2, 3]",
+                         name, "groups")
+                continue
+            for member in members:
+                if agents is not None and not 1 <= member <= agents:
+                    self.add(f"group {name!r} names agent {str(member)[:20]}, but agents are numbered 1..{agents}; "
+                             "remove it or raise agents", name, "groups")
+                elif member in owner:
+                    other = owner[member]
+                    text = (f"group {name!r} lists agent {member} twice" if other == name else
+                            f"agent {member} is in group {other!r} and in group {name!r}; put each agent in "
+                            "exactly one group")
+                    self.add(text, name, "groups")
+                else:
+                    owner[member] = name
+            groups[name] = tuple(members)
+        missing = [k for k in range(1, (agents or 0) + 1) if k not in owner] if groups else []
+        if missing:
+            one = len(missing) == 1
+            self.add(f"{_agents_text(missing)} {'is' if one else 'are'} in no group; with groups, every agent "
+                     f"must be in exactly one group: add {'it' if one else 'them'} to one", "groups")
+        return groups
+
+    def parameters(self, data, agents):
+        table = data.get("parameters", {})
+        if not isinstance(table, dict):
+            self.add("parameters must be a table: a line [parameters], then name = value lines", "parameters")
+            return {}
+        values = {}
+        for name, raw in table.items():
+            if not _is_name(name):
+                self.add(f"parameter name {name!r} is not allowed; use letters, digits and _, e.g. beta_h",
+                         name, "parameters")
+            elif name in RESERVED_NAMES:
+                self.add(f"parameter name {name!r} is reserved in formulas (q, s_i, s_j, s, N, i, j, mean, sum, "
+                         f"the functions, pi and E); rename it, e.g. {name}_0", name, "parameters")
+            value = self.parameter_value(name, raw, agents)
+            if value is not None:
+                values[name] = value
+        return values
+
+    def parameter_value(self, name, raw, agents):
+        if isinstance(raw, list):
+            entries = [_exact_number(x) for x in raw]
+            bad = [k for k, x in enumerate(entries, start=1) if x is None]
+            if bad:
+                self.add(f"parameter {name!r}: entries {', '.join(map(str, bad))} are not numbers; write numbers "
+                         'such as 1, 0.5 or "1/2"', name, "parameters")
+            elif agents is not None and len(entries) != agents:
+                self.add(f"parameter {name!r} has {len(entries)} values but agents = {agents}; give one value per "
+                         "agent, or a single value for all", name, "parameters")
+            else:
+                return tuple(entries)
+            return None
+        value = _exact_number(raw)
+        if value is None:
+            self.add(f"parameter {name!r} = {str(raw)[:40]!r} is not a number; write e.g. 0.5 or \"1/2\", or a "
+                     "list with one number per agent", name, "parameters")
+        return value
+
+    def formulas(self, data, groups):
+        if "utility" not in data:
+            self.add('[utility] is missing; add it with all = "..." (or one formula per group)')
+            return {}
+        table = data["utility"]
+        if not isinstance(table, dict) or not table:
+            self.add('utility must be a table with formulas: a line [utility], then all = "..."', "utility")
+            return {}
+        names = [k for k in data.get("parameters", {}) if isinstance(k, str) and _is_name(k)
+                 and k not in RESERVED_NAMES] if isinstance(data.get("parameters"), dict) else []
+        formulas = {}
+        for key, text in table.items():
+            self.utility_key(key, groups)
+            if not isinstance(text, str):
+                self.add(f'utility {key!r} must be a formula in quotes, e.g. {key} = "s_i*q - q**2/2"',
+                         key, "utility")
+                continue
+            formula, problems = compile_formula(text, names, groups)
+            for problem in problems:
+                self.add(f"utility {key!r}, {problem}", key, "utility")
+            if formula is not None:
+                formulas[key] = formula
+        return formulas
+
+    def utility_key(self, key, groups):
+        if key == "all" or key in groups:
+            return
+        if groups:
+            close = difflib.get_close_matches(key, [*groups, "all"], n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            self.add(f"utility {key!r} is neither 'all' nor a group ({', '.join(groups)}){guess}", key, "utility")
+        else:
+            self.add(f"utility {key!r}: the model has no groups, so the only utility key is 'all'; rename it "
+                     f"to all, or define groups = {{ {key} = [...] }}", key, "utility")
+
+    def assignment(self, data, agents, groups):
+        """agent -> the utility key whose formula it uses."""
+        table = data.get("utility")
+        if agents is None or not isinstance(table, dict):
+            return {}
+        chosen = {k: "all" for k in range(1, agents + 1)} if "all" in table else {}
+        for name, members in groups.items():
+            if name in table:
+                chosen.update((k, name) for k in members)
+            elif "all" not in table:
+                self.add(f"group {name!r} ({_agents_text(members)}) has no utility; add {name} = \"...\" or "
+                         'all = "..." under [utility]', "utility")
+        return chosen
+
+    def build(self, formulas, assignment, agents, parameters, groups):
+        caches = {key: {} for key in formulas}
+        failures, utilities = {}, []
+        for agent in range(1, agents + 1):
+            key = assignment[agent]
+            try:
+                utilities.append(formulas[key].build(agent, agents, parameters, groups, Q, signal_symbol,
+                                                     caches[key]))
+            except FormulaProblem as exc:
+                failures.setdefault((key, str(exc)), []).append(agent)
+        for (key, message), members in failures.items():
+            self.add(f"utility {key!r} for {_agents_text(members)}: {message}", key, "utility")
+        return utilities

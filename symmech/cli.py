@@ -1,0 +1,261 @@
+"""The ``symmech`` command line: parse the arguments, call the library, print the result.
+
+No mathematics lives here. Exit status: 0 when every check held, 1 when a check failed,
+2 on bad input (one ``symmech: error: ...`` message on stderr, no traceback unless ``--debug``).
+Heavy modules (SymPy, mpmath) are imported only inside the subcommand that needs them, so
+``symmech --help`` starts fast.
+"""
+
+import argparse
+import json
+import re
+import sys
+import traceback
+
+from .errors import SymmechError
+
+__all__ = ["main"]
+
+OK, CHECK_FAILED, BAD_INPUT = 0, 1, 2
+
+# Subcommands named in DESIGN.md whose layers do not exist yet, and the work that will add them.
+_PLANNED = {
+    "derive": ("closed forms for quadratic economies", "the issue that builds symmech.symbolic"),
+    "verify": ("properties and cross-checks over many profiles",
+               "the issue that builds profile sweeps and symmech.compare"),
+    "paper": ("the paper's claims, each reproduced or refuted", "the issue that builds symmech.paper"),
+}
+
+_CHECK_NAMES = {
+    "market_clearing": "Market clearing",
+    "budget_surplus": "Budget surplus",
+    "individual_rationality": "Individual rationality",
+    "incentive_compatibility": "Incentive compatibility",
+    "pareto": "Pareto",
+}
+
+
+class _UsageError(Exception):
+    """An argparse complaint, turned into one ``symmech: error:`` line by :func:`main`."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def main(argv=None):
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _fail(exc)
+    except SystemExit as exc:           # --help prints and exits 0
+        return exc.code if isinstance(exc.code, int) else OK
+    try:
+        return args.run(args)
+    except (SymmechError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        return _fail(exc)
+    except KeyboardInterrupt:
+        print("symmech: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(exc):
+    print(f"symmech: error: {_message(exc)}", file=sys.stderr)
+    return BAD_INPUT
+
+
+def _message(exc):
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot read {exc.filename}: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _build_parser():
+    parser = _Parser(
+        prog="symmech",
+        description="Derive, compute and check the sigma-Walrasian Equilibrium mechanisms of "
+                    "Andreyanov and Sadzik (2016) for an exchange economy.",
+        epilog="example:\n  symmech solve example2 --signals 0.12,0.87,0.45,0.66,0.31,0.58 --sigma 0.1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # The same flag after the subcommand; SUPPRESS keeps it from resetting the global one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    solve = commands.add_parser("solve", parents=[common], help="compute the mechanism at one profile",
+                                description="Compute the sigma-WE allocation, price and transfers at "
+                                            "one signal profile, and check MC, BS, IR, IC and Pareto.")
+    solve.add_argument("model", metavar="MODEL", help="a model file (TOML) or a catalogue name")
+    solve.add_argument("--signals", required=True, metavar="S1,S2,...",
+                       help="one signal per agent in [0, 1], exact decimals or ratios, comma separated")
+    solve.add_argument("--sigma", required=True, help="the price slope sigma >= 0 (exact number)")
+    solve.add_argument("--dps", type=int, default=30, help="significant digits (default 30, at least 10)")
+    solve.add_argument("--transfers", choices=["ic", "naive"], default="ic",
+                       help="ic: eq. (4) with boundary constants (7); naive: eq. (2) (default ic)")
+    solve.add_argument("--format", choices=["text", "json", "latex"], default="text")
+    solve.set_defaults(run=_run_solve)
+
+    check = commands.add_parser("check", parents=[common], help="check assumptions A1-A4",
+                                description="Check the paper's assumptions A1-A4 and report their constants.")
+    check.add_argument("model", metavar="MODEL", help="a model file (TOML) or a catalogue name")
+    check.add_argument("--samples", type=int, help="number of sampled profiles")
+    check.add_argument("--seed", type=int, help="seed of the sampled profiles")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.set_defaults(run=_run_check)
+
+    catalogue = commands.add_parser("catalogue", parents=[common], help="list the built-in economies")
+    catalogue.set_defaults(run=_run_catalogue)
+
+    for name, (what, _) in _PLANNED.items():
+        planned = commands.add_parser(name, parents=[common], help=f"{what} (not implemented yet)")
+        planned.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        planned.set_defaults(run=_run_planned)
+    return parser
+
+
+def _split_signals(text):
+    """The comma-separated items of ``--signals``, as stripped strings (solve checks the numbers)."""
+    from .errors import ModelError
+
+    items = [item.strip() for item in text.split(",")]
+    empty = [k for k, item in enumerate(items, start=1) if not item]
+    if empty:
+        where = ", ".join(str(k) for k in empty)
+        raise ModelError(f"--signals {text!r}: item {where} is empty; write one number per agent "
+                         f"separated by commas, e.g. 0.12,0.87,0.45")
+    return items
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+def _run_solve(args):
+    import symmech
+
+    signals = _split_signals(args.signals)
+    economy = symmech.load_model(args.model)
+    outcome = symmech.solve(economy, signals=signals, sigma=args.sigma.strip(), dps=args.dps,
+                            transfers=args.transfers)
+    data = outcome.to_dict()
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    elif args.format == "latex":
+        print(_latex_table(outcome, data))
+    else:
+        print(outcome.to_text())
+    failed = [name for name, check in data["checks"].items() if check.get("holds") is False]
+    if failed:
+        names = ", ".join(_CHECK_NAMES.get(n, n).lower() for n in failed)
+        print(f"symmech: check failed: {names}", file=sys.stderr)
+        return CHECK_FAILED
+    return OK
+
+
+def _run_check(args):
+    import symmech
+
+    economy = symmech.load_model(args.model)
+    options = {k: v for k, v in (("samples", args.samples), ("seed", args.seed)) if v is not None}
+    report = symmech.check_assumptions(economy, **options)
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.to_text())
+    # report.holds covers A1-A4; A3' (Proposition 3 only) is reported but does not fail the run.
+    return OK if report.holds else CHECK_FAILED
+
+
+def _run_catalogue(args):
+    import symmech
+    from .model import catalogue_names
+
+    names = list(catalogue_names())
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {symmech.load_model(name).name}")
+    return OK
+
+
+def _run_planned(args):
+    what, issue = _PLANNED[args.command]
+    print(f"symmech: error: {args.command} ({what}) is not implemented yet; {issue} will add it",
+          file=sys.stderr)
+    return BAD_INPUT
+
+
+# ---------------------------------------------------------------- LaTeX
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+_EXPONENT = re.compile(r"^([+-]?[0-9.]+)e([+-]?)0*([0-9]+)$")
+
+
+def _latex_text(text):
+    """Plain text made safe for LaTeX: special characters escaped, line breaks as spaces."""
+    text = " ".join(str(text).split())
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex_number(text):
+    """A decimal string such as ``-1.5e-12`` as LaTeX math: ``$-1.5 \\times 10^{-12}$``."""
+    text = str(text)
+    match = _EXPONENT.match(text)
+    if match:
+        mantissa, sign, power = match.groups()
+        return f"${mantissa} \\times 10^{{{'-' if sign == '-' else ''}{power}}}$"
+    if re.fullmatch(r"[+-]?[0-9.]+", text):
+        return f"${text}$"
+    return _latex_text(text)
+
+
+def _latex_table(outcome, data):
+    """One tabular: a row per agent, then price, sigma, budget surplus and the checks."""
+    from ._numbers import format_number
+
+    rows = [r"\begin{tabular}{rrrrr}", r"\hline",
+            rf"\multicolumn{{5}}{{l}}{{{_latex_text(outcome.economy.name)}}} \\", r"\hline",
+            r"Agent & $s_i$ & $q_i$ & $t_i$ & $u_i - t_i$ \\", r"\hline"]
+    columns = zip(outcome.signals, data["allocation"], data["transfers"], data["utilities"])
+    for agent, (signal, q, t, u) in enumerate(columns, start=1):
+        cells = [str(agent), _latex_number(format_number(signal, outcome.dps)),
+                 _latex_number(q), _latex_number(t), _latex_number(u)]
+        rows.append(" & ".join(cells) + r" \\")
+    rows.append(r"\hline")
+    summary = [rf"Price $p^\sigma(s)$ = {_latex_number(data['price'])}",
+               rf"$\sigma$ = {_latex_number(data['sigma'])}, {data['dps']} digits, "
+               rf"{_latex_text(outcome.transfers_kind)} transfers",
+               rf"Budget surplus $\sum_i t_i$ = {_latex_number(data['budget_surplus'])}"]
+    summary += [_latex_check(name, check) for name, check in data["checks"].items()]
+    rows += [rf"\multicolumn{{5}}{{l}}{{{line}}} \\" for line in summary]
+    rows += [r"\hline", r"\end{tabular}"]
+    return "\n".join(rows)
+
+
+def _latex_check(name, check):
+    """One check as a line: its name, holds or fails, then its other fields."""
+    parts = [_latex_text(_CHECK_NAMES.get(name, name.replace("_", " ").capitalize()))]
+    if "holds" in check:
+        parts.append("holds" if check["holds"] else r"\textbf{fails}")
+    details = []
+    for key, value in check.items():
+        if key == "holds" or value is None:
+            continue
+        shown = str(value) if isinstance(value, int) else _latex_number(value)
+        details.append(f"{_latex_text(key.replace('_', ' '))} {shown}")
+    line = ": ".join([" ".join(parts)] + ([", ".join(details)] if details else []))
+    return line

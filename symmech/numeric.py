@@ -1,0 +1,427 @@
+"""The sigma-WE mechanism for any utility, at any precision (eq. 1, Lemma 1, Lemma 2, eq. 4 + 7).
+
+Everything here runs on mpmath numbers at the caller's working precision (see
+``symmech._numbers.working_precision``); SymPy is used only to differentiate the utilities and
+turn them into mpmath functions once per economy.
+
+Two solvers find the sigma-WE at a profile: a joint Newton iteration on (q_1, ..., q_N, p), fast
+from a warm start, and a bracketed fallback (the price lies between min and max of mu_i(0, s)
+and excess demand falls in p; each q_i(p) is the root of a decreasing function). Along one
+agent's own report the equilibrium is computed once at Gauss-Legendre nodes of a few panels
+(:class:`Schedule`): the transfer of eq. 4, the allocation and the per-unit price at any report
+then come from Legendre series on those panels.
+"""
+
+from dataclasses import dataclass
+
+import mpmath
+import sympy
+
+from ._quadrature import Series, gauss_legendre
+from .errors import AssumptionError, ConvergenceError
+from .model import Q
+
+__all__ = ["Market", "Equilibrium", "Schedule", "sweep"]
+
+_MAX_NEWTON = 40
+_MAX_BRACKET = 400
+_MAX_SPLITS = 10
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """A sigma-WE at one profile: price, allocation and how it was found."""
+
+    price: object
+    allocation: tuple
+    slopes: tuple          # d mu_j / d q at the allocation
+    iterations: int
+    residual: object       # the largest FOC residual or |sum q|, whichever is larger
+    method: str
+
+
+class Market:
+    """One economy's utilities as mpmath functions, and the sigma-WE solvers.
+
+    >>> import symmech, mpmath
+    >>> from symmech._numbers import working_precision
+    >>> market = Market(symmech.load_model("example1"))
+    >>> with working_precision(20):
+    ...     eq = market.equilibrium([mpmath.mpf(k) / 10 for k in range(1, 7)], mpmath.mpf(0))
+    ...     print(mpmath.nstr(eq.price, 15))      # (alpha + beta) * mean(s) = 1.5 * 0.35
+    0.525
+    """
+
+    def __init__(self, economy):
+        self.economy = economy
+        self.n = n = economy.n
+        signals = economy.signals
+        quantities = sympy.symbols(f"x_1:{n + 1}", real=True)
+        mus = [sympy.diff(u, Q) for u in economy.utilities]
+        mus_at = [mu.subs(Q, x) for mu, x in zip(mus, quantities)]
+        slopes_at = [sympy.diff(mu, x) for mu, x in zip(mus_at, quantities)]
+
+        foc = _Compiled((quantities, signals), mus_at + slopes_at)
+        self._foc = lambda q, s: _halves(foc(q, s))
+        self._agent_foc = [_Compiled((Q, signals), [mu, sympy.diff(mu, Q)]) for mu in mus]
+        self._columns = [_Compiled((quantities, signals), [sympy.diff(mu, s) for mu in mus_at])
+                         for s in signals]
+        self._utility = [_Compiled((Q, signals), [u]) for u in economy.utilities]
+
+    # -- the equilibrium -------------------------------------------------------------------
+    def equilibrium(self, s, sigma, start=None):
+        """The sigma-WE at profile ``s`` (mpf list): joint Newton from ``start`` or a bracket."""
+        if start is not None:
+            found = self._joint_newton(s, sigma, start.price, list(start.allocation))
+            if found is not None:
+                return found
+        price, allocation, used = self._bracketed(s, sigma)
+        found = self._joint_newton(s, sigma, price, allocation, used)
+        if found is None:
+            raise ConvergenceError(
+                f"the sigma-WE at s = {_show(s)} did not converge at {mpmath.mp.dps} digits "
+                "(Newton from the bracketed price kept moving); try a higher --dps",
+                partial={"price": price, "allocation": allocation})
+        return found
+
+    def _slopes(self, q, s, sigma):
+        mu, slope = self._foc(q, s)
+        for j, a in enumerate(slope):
+            if not a - sigma < 0:
+                raise AssumptionError(
+                    f"A4 fails for agent {j + 1}: d mu_{j + 1}/d q = {mpmath.nstr(a, 6)} >= 0 at "
+                    f"q = {mpmath.nstr(q[j], 6)}, s = {_show(s)}; marginal utility must decrease in q",
+                    assumption="A4", agent=j + 1, witness={"q": q[j], "s": list(s)})
+        return mu, slope
+
+    def _joint_newton(self, s, sigma, price, q, used=0):
+        """Newton on mu_j(q_j, s) = p + sigma q_j, sum q_j = 0; None if it does not settle."""
+        tol = mpmath.eps * 2 ** 20
+        root = mpmath.sqrt(tol) / 1000
+        first = previous = None
+        for it in range(1, _MAX_NEWTON + 1):
+            mu, slope = self._slopes(q, s, sigma)
+            inverse = [1 / (a - sigma) for a in slope]          # negative by A4
+            residual = [m - price - sigma * x for m, x in zip(mu, q)]
+            size = max(max(abs(r) for r in residual), abs(mpmath.fsum(q)))
+            first = size if first is None else first
+            if size > 1000 * first + 1 or not mpmath.isfinite(size):
+                return None
+            dp = (mpmath.fsum(r * w for r, w in zip(residual, inverse)) - mpmath.fsum(q)) / mpmath.fsum(inverse)
+            dq = [(dp - r) * w for r, w in zip(residual, inverse)]
+            price += dp
+            q = [x + d for x, d in zip(q, dq)]
+            step = max(abs(dp) / (1 + abs(price)), max(abs(d) for d in dq) / (1 + max(abs(x) for x in q)))
+            # Quadratic convergence: once a step is below sqrt(tol) and has squared the one
+            # before, the iterate's error is about step**2, below tol.
+            if step <= tol or (step <= root and previous is not None and step <= previous ** 1.5):
+                mu, slope = self._slopes(q, s, sigma)
+                residual = max(max(abs(m - price - sigma * x) for m, x in zip(mu, q)), abs(mpmath.fsum(q)))
+                return Equilibrium(price, tuple(q), tuple(slope), used + it, residual,
+                                   "joint Newton" if not used else "bracketed + joint Newton")
+            previous = step
+        return None
+
+    def _bracketed(self, s, sigma):
+        """A price to about 12 digits by safeguarded Newton on excess demand (falls in p)."""
+        zero = [self._agent_foc[j](mpmath.mpf(0), s)[0] for j in range(self.n)]
+        low, high = min(zero), max(zero)
+        q = [mpmath.mpf(0)] * self.n
+        if low == high:
+            return low, q, 0
+        price = (low + high) / 2
+        tol = mpmath.mpf(10) ** -12 * (1 + abs(low) + abs(high))
+        for it in range(1, _MAX_BRACKET + 1):
+            slopes = []
+            for j in range(self.n):
+                q[j], a = self._quantity(j, s, price, sigma, q[j])
+                slopes.append(a)
+            excess = mpmath.fsum(q)
+            if excess > 0:
+                low = price
+            else:
+                high = price
+            step = -excess / mpmath.fsum(1 / (a - sigma) for a in slopes)
+            new = price + step
+            if not low < new < high:
+                new = (low + high) / 2
+            if abs(new - price) < tol or high - low < tol:
+                return new, q, it
+            price = new
+        raise ConvergenceError(f"the bracketed price search at s = {_show(s)} did not converge "
+                               f"in {_MAX_BRACKET} steps", partial={"price": price})
+
+    def _quantity(self, j, s, price, sigma, start):
+        """q_j(p): the root of mu_j(q, s) - p - sigma q (decreasing in q), and d mu_j/d q there."""
+        def g(x):
+            mu, a = self._agent_foc[j](x, s)
+            if not a - sigma < 0:
+                self._slopes([x if k == j else mpmath.mpf(0) for k in range(self.n)], s, sigma)
+            return mu - price - sigma * x, a - sigma
+
+        x = start
+        value, slope = g(x)
+        width = 1 + abs(x)
+        low = high = x
+        for _ in range(_MAX_BRACKET):        # widen until the sign changes
+            if value > 0:
+                high = x + width
+                if g(high)[0] <= 0:
+                    low = x
+                    break
+            else:
+                low = x - width
+                if g(low)[0] >= 0:
+                    high = x
+                    break
+            width *= 2
+        else:
+            raise ConvergenceError(f"no quantity for agent {j + 1} at price {mpmath.nstr(price, 10)}")
+        tol = mpmath.eps * 2 ** 20 * (1 + abs(x))
+        for _ in range(_MAX_BRACKET):
+            value, slope = g(x)
+            if value > 0:
+                low = x
+            else:
+                high = x
+            new = x - value / slope
+            if not low <= new <= high:
+                new = (low + high) / 2
+            if abs(new - x) <= tol or high - low <= tol:
+                return new, slope + sigma
+            x = new
+        raise ConvergenceError(f"quantity of agent {j + 1} did not converge")
+
+    # -- Lemma 2 ---------------------------------------------------------------------------
+    def own_report_response(self, eq, i, s, sigma):
+        """Lemma 2 at ``eq``: (d p/d s_i, [d q_j/d s_i for every j]).
+
+        .. math:: \\frac{\\partial p}{\\partial s_i} = \\frac{\\sum_j w_j\\, \\partial\\mu_j/\\partial s_i}
+                  {\\sum_j w_j}, \\quad w_j = (\\sigma - \\partial\\mu_j/\\partial q_j)^{-1},
+                  \\quad \\frac{\\partial q_j}{\\partial s_i} = w_j(\\partial\\mu_j/\\partial s_i - \\partial p/\\partial s_i)
+        """
+        column = self._columns[i](list(eq.allocation), s)
+        weights = [1 / (sigma - a) for a in eq.slopes]
+        dp = mpmath.fsum(w * c for w, c in zip(weights, column)) / mpmath.fsum(weights)
+        return dp, [w * (c - dp) for w, c in zip(weights, column)]
+
+    def utility(self, j, q, s):
+        """u_j(q, s)."""
+        return self._utility[j](q, s)[0]
+
+
+class _Compiled:
+    """Expressions as one mpmath function, common subexpressions shared.
+
+    Rational constants become arguments computed once per precision: lambdify would otherwise
+    rebuild ``mpf(1)/mpf(20)`` at every call, and a float constant would lose digits.
+    """
+
+    def __init__(self, args, exprs):
+        constants = sorted({r for e in exprs for r in e.atoms(sympy.Rational) if not r.is_Integer},
+                           key=lambda r: (r.p, r.q))
+        names = sympy.symbols(f"c_0:{len(constants)}")
+        exprs = [e.xreplace(dict(zip(constants, names))) for e in exprs]
+        self._constants = [(r.p, r.q) for r in constants]
+        self._function = sympy.lambdify((*args, names), exprs, modules="mpmath", cse=True)
+        self._cache = {}
+
+    def __call__(self, *args):
+        prec = mpmath.mp.prec
+        values = self._cache.get(prec)
+        if values is None:
+            values = self._cache[prec] = [mpmath.mpf(p) / q for p, q in self._constants]
+        return self._function(*args, values)
+
+
+def _halves(values):
+    half = len(values) // 2
+    return values[:half], values[half:]
+
+
+def _show(s):
+    return "(" + ", ".join(mpmath.nstr(x, 6) for x in s) + ")"
+
+
+def _with(s, i, r):
+    t = list(s)
+    t[i] = r
+    return t
+
+
+@dataclass
+class _Panel:
+    a: object
+    b: object
+    quantity: Series       # q_i(r)
+    unit_price: Series     # p(r) + sigma q_i(r)
+    payment: Series        # (p(r) + sigma q_i(r)) q_i'(r), the integrand of eq. 4 in r
+    start: object          # integral of ``payment`` from 0 to a
+
+
+class Schedule:
+    """Agent i's allocation and per-unit price along its own report r in [0, 1], others fixed.
+
+    ``pivot`` is the boundary type of eq. 5 (the report at which i stops trading, or 0 / 1 when i
+    buys / sells at every report); ``pivot_transfer`` is eq. 7's constant, derived from IR of
+    that type: it pays its marginal per-unit price for every unit, (p + sigma q_b) q_b.
+    """
+
+    def __init__(self, agent, pivot, pivot_transfer, panels, nodes, equilibria):
+        self.agent = agent
+        self.pivot = pivot
+        self.pivot_transfer = pivot_transfer
+        self.panels = panels
+        self.nodes = nodes
+        self.equilibria = equilibria   # at each breakpoint: {r: Equilibrium}
+        self._pivot_integral = self._integral(pivot)
+
+    def _panel(self, r):
+        for panel in self.panels:
+            if r <= panel.b:
+                return panel
+        return self.panels[-1]
+
+    def _integral(self, r):
+        panel = self._panel(r)
+        if r == panel.b:
+            return panel.start + panel.payment.integral()
+        if r == panel.a:
+            return panel.start
+        return panel.start + panel.payment.integral(r)
+
+    def quantity(self, r):
+        """q_i(r, s_-i)."""
+        if r in self.equilibria:
+            return self.equilibria[r].allocation[self.agent]
+        return self._panel(r).quantity(r)
+
+    def unit_price(self, r):
+        """p(r, s_-i) + sigma q_i(r, s_-i): the price of the marginal unit at report r."""
+        return self._panel(r).unit_price(r)
+
+    def transfer(self, r):
+        """The IC/IR transfer of eq. 4 + 7 when i reports r."""
+        return self.pivot_transfer + self._integral(r) - self._pivot_integral
+
+    def naive_transfer(self, r):
+        """The transfer of eq. 2 when i reports r: (p + sigma q_i) q_i."""
+        return self.unit_price(r) * self.quantity(r)
+
+    def grid(self):
+        """Every breakpoint and node: where the schedule is known best."""
+        points = {self.pivot}
+        for panel in self.panels:
+            points.update((panel.a, panel.b))
+        return sorted(points)
+
+
+def _nodes_for(dps):
+    return max(10, (dps * 3) // 5)
+
+
+def sweep(market, i, s, sigma, base, dps):
+    """Agent i's :class:`Schedule` at profile s: one pass of warm-started solves along [0, 1].
+
+    ``base`` is the equilibrium at s (a warm start); ``dps`` sets the accuracy aimed at.
+    """
+    zero, one = mpmath.mpf(0), mpmath.mpf(1)
+    at_zero = market.equilibrium(_with(s, i, zero), sigma, base)
+    at_one = market.equilibrium(_with(s, i, one), sigma, base)
+    if at_zero.allocation[i] >= 0:
+        pivot, at_pivot = zero, at_zero
+    elif at_one.allocation[i] <= 0:
+        pivot, at_pivot = one, at_one
+    else:
+        pivot, at_pivot = _pivot(market, i, s, sigma, at_zero, at_one)
+    q_b = at_pivot.allocation[i]
+    pivot_transfer = (at_pivot.price + sigma * q_b) * q_b
+
+    breaks = sorted({zero, one, pivot, s[i], *(mpmath.mpf(k) / 2 for k in range(1, 2))})
+    target = mpmath.mpf(10) ** -(dps + 1)
+    n = _nodes_for(mpmath.mp.dps)
+    panels, count, warm, total = [], 0, at_zero, mpmath.mpf(0)
+    pending = list(zip(breaks, breaks[1:]))
+    while pending:
+        a, b = pending.pop(0)
+        panel, used, last = _panel(market, i, s, sigma, a, b, n, warm)
+        count += used
+        scale = 1 + max(abs(c) for c in panel[0].coefficients + panel[2].coefficients)
+        if max(panel[0].tail(), panel[1].tail(), panel[2].tail()) > target * scale:
+            if b - a < mpmath.mpf(2) ** -_MAX_SPLITS:
+                raise ConvergenceError(
+                    f"agent {i + 1}'s schedule is not smooth enough near report {mpmath.nstr(a, 8)} "
+                    f"to reach {dps} digits (Legendre tail {mpmath.nstr(panel[2].tail(), 3)})")
+            mid = (a + b) / 2
+            pending[:0] = [(a, mid), (mid, b)]
+            continue
+        panels.append(_Panel(a, b, *panel, start=total))
+        total += panel[2].integral()
+        warm = last
+    equilibria = {zero: at_zero, one: at_one, pivot: at_pivot}
+    return Schedule(i, pivot, pivot_transfer, panels, count, equilibria)
+
+
+def _panel(market, i, s, sigma, a, b, n, warm):
+    """Solve at the n nodes of [a, b]; return the three series, solves used and the last eq."""
+    nodes, _ = gauss_legendre(n, a, b)
+    q, price, pay = [], [], []
+    eq, history = warm, []
+    for r in nodes:
+        profile = _with(s, i, r)
+        if history:
+            eq = _predict(history, r)
+        eq = market.equilibrium(profile, sigma, eq)
+        dp, dq = market.own_report_response(eq, i, profile, sigma)
+        history = [(r, eq, dp, dq)] + history[:1]
+        unit = eq.price + sigma * eq.allocation[i]
+        q.append(eq.allocation[i])
+        price.append(unit)
+        pay.append(unit * dq[i])
+        r_prev = r
+    return (Series(a, b, q), Series(a, b, price), Series(a, b, pay)), n, eq
+
+
+def _predict(history, r):
+    """The equilibrium at report r extrapolated from the last nodes: a close warm start.
+
+    Second order when two nodes are known (the curvature from the change in slope), else first.
+    """
+    r0, eq, dp, dq = history[0]
+    h = r - r0
+    price = eq.price + h * dp
+    q = [x + h * d for x, d in zip(eq.allocation, dq)]
+    if len(history) > 1:
+        r1, _, dp1, dq1 = history[1]
+        c = h * h / (2 * (r0 - r1))
+        price += c * (dp - dp1)
+        q = [x + c * (d - d1) for x, d, d1 in zip(q, dq, dq1)]
+    return Equilibrium(price, tuple(q), eq.slopes, 0, eq.residual, eq.method)
+
+
+def _pivot(market, i, s, sigma, at_zero, at_one):
+    """The report r in (0, 1) with q_i(r, s_-i) = 0: Newton on r, kept inside a bracket."""
+    low, high = mpmath.mpf(0), mpmath.mpf(1)
+    q_low, q_high = at_zero.allocation[i], at_one.allocation[i]
+    r = q_low / (q_low - q_high)
+    eq = at_zero if r < mpmath.mpf(1) / 2 else at_one
+    tol = mpmath.eps * 2 ** 20
+    for _ in range(_MAX_BRACKET):
+        profile = _with(s, i, r)
+        eq = market.equilibrium(profile, sigma, eq)
+        x = eq.allocation[i]
+        if x == 0:
+            return r, eq
+        if x < 0:
+            low = r
+        else:
+            high = r
+        _, dq = market.own_report_response(eq, i, profile, sigma)
+        new = r - x / dq[i] if dq[i] > 0 else (low + high) / 2
+        if not low < new < high:
+            new = (low + high) / 2
+        if abs(new - r) <= tol:
+            eq = market.equilibrium(_with(s, i, new), sigma, eq)
+            return new, eq
+        r = new
+    raise ConvergenceError(f"agent {i + 1}'s pivotal report did not converge")

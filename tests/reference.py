@@ -1,0 +1,288 @@
+"""An independent high-precision reference for the sigma-WE mechanism, for tests only.
+
+It shares no code with ``symmech.numeric`` or ``symmech.verify``: utilities are compiled here
+from their SymPy trees, the equilibrium is the full system
+
+    mu_i(q_i, s) - p - sigma q_i = 0 (all i),   sum_i q_i = 0
+
+solved with ``mpmath.findroot`` (multidimensional Newton) and its residual checked here, the
+boundary type is a bracketed root of q_i(r, s_-i) = 0, and the IC transfers come from the
+ENVELOPE route
+
+    U_i(s_i) = U_i(r_b) + integral_{r_b}^{s_i} du_i/ds_i (q_i(r), (r, s_-i)) dr,
+    U_i(r_b) = u_i(q_b, (r_b, s_-i)) - t_b,   t_b = (p(r_b) + sigma q_b) q_b,
+    t_i = u_i(q_i, s) - U_i(s_i),
+
+not the eq. 4 route (a price integral over q_i) that the package uses. Everything runs at
+``dps + 20`` digits inside ``mpmath.workdps`` scopes.
+"""
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import mpmath
+import sympy
+
+from symmech.model import Q, signal_symbols
+
+__all__ = ["Reference", "ReferenceOutcome", "reference_solve", "mpf_of"]
+
+EXTRA_DIGITS = 20
+
+_FUNCTIONS = {
+    "exp": mpmath.exp, "log": mpmath.log, "sqrt": mpmath.sqrt, "tanh": mpmath.tanh,
+    "sinh": mpmath.sinh, "cosh": mpmath.cosh, "atan": mpmath.atan, "sin": mpmath.sin,
+    "cos": mpmath.cos, "tan": mpmath.tan, "asinh": mpmath.asinh, "erf": mpmath.erf,
+}
+
+
+def mpf_of(value):
+    """An exact number (Fraction, int, str, SymPy Rational) as an mpf at the current precision."""
+    if isinstance(value, mpmath.mpf):
+        return +value
+    if isinstance(value, sympy.Rational):
+        value = Fraction(int(value.p), int(value.q))
+    if isinstance(value, str):
+        return mpmath.mpf(value)
+    value = Fraction(value)
+    return mpmath.mpf(value.numerator) / value.denominator
+
+
+def _compile(expr, variables):
+    """A SymPy expression -> a function of a tuple of mpf values (one per variable).
+
+    Constants are rounded at call time at the precision then in force, so no double ever
+    enters (the lambdify trap of SymPy issues #8818/#16464 cannot happen here).
+    """
+    index = {v: k for k, v in enumerate(variables)}
+
+    def build(e):
+        if e.is_Symbol:
+            k = index[e]
+            return lambda env: env[k]
+        if e.is_Integer:
+            v = int(e)
+            return lambda env: mpmath.mpf(v)
+        if e.is_Rational:
+            p, q = int(e.p), int(e.q)
+            return lambda env: mpmath.mpf(p) / q
+        if e == sympy.pi:
+            return lambda env: +mpmath.pi
+        if e == sympy.E:
+            return lambda env: mpmath.e()
+        if e.is_Add:
+            parts = [build(a) for a in e.args]
+            return lambda env: mpmath.fsum(f(env) for f in parts)
+        if e.is_Mul:
+            parts = [build(a) for a in e.args]
+            return lambda env: mpmath.fprod(f(env) for f in parts)
+        if e.is_Pow:
+            base, power = build(e.base), e.exp
+            if power.is_Integer:
+                n = int(power)
+                return lambda env: base(env) ** n
+            if power == sympy.Rational(1, 2):
+                return lambda env: mpmath.sqrt(base(env))
+            expo = build(power)
+            return lambda env: mpmath.power(base(env), expo(env))
+        if isinstance(e, sympy.Function):
+            name = type(e).__name__.lower()
+            if name not in _FUNCTIONS or len(e.args) != 1:
+                raise ValueError(f"reference cannot evaluate {e}")
+            fn, arg = _FUNCTIONS[name], build(e.args[0])
+            return lambda env: fn(arg(env))
+        raise ValueError(f"reference cannot evaluate {e!r}")
+
+    return build(sympy.sympify(expr))
+
+
+@dataclass(frozen=True)
+class ReferenceOutcome:
+    """The reference's numbers for one profile (mpf at dps + 20 digits)."""
+
+    price: object
+    allocation: tuple
+    transfers: tuple
+    naive_transfers: tuple
+    utilities: tuple
+    naive_utilities: tuple
+    budget_surplus: object
+    pivots: tuple
+    walrasian_price: object
+    walrasian_allocation: tuple
+    walrasian_utilities: tuple
+    quadrature_error: object
+    dps: int
+
+
+class Reference:
+    """Compiled utilities of one economy and the reference computations on it.
+
+    Methods taking numbers expect to run inside a ``mpmath.workdps`` scope (``solve`` opens one).
+    """
+
+    def __init__(self, economy):
+        self.economy = economy
+        self.n = economy.n
+        s = signal_symbols(self.n)
+        variables = (Q, *s)
+        self._u, self._mu, self._dmu_dq, self._du_dsi = [], [], [], []
+        for i, u in enumerate(economy.utilities):
+            u = sympy.sympify(u)
+            mu = sympy.diff(u, Q)
+            self._u.append(_compile(u, variables))
+            self._mu.append(_compile(mu, variables))
+            self._dmu_dq.append(_compile(sympy.diff(mu, Q), variables))
+            self._du_dsi.append(_compile(sympy.diff(u, s[i]), variables))
+
+    # -- primitives -------------------------------------------------------------------------
+    def u(self, i, q, s):
+        return self._u[i]((q, *s))
+
+    def mu(self, i, q, s):
+        return self._mu[i]((q, *s))
+
+    def du_dsi(self, i, q, s):
+        return self._du_dsi[i]((q, *s))
+
+    # -- equilibrium --------------------------------------------------------------------------
+    def equilibrium(self, s, sigma, guess=None):
+        """(q_1..q_N, p) solving the full sigma-WE system by multidimensional Newton."""
+        n = self.n
+        s = tuple(s)
+
+        def system(*x):
+            q, p = x[:n], x[n]
+            rows = [self._mu[i]((q[i], *s)) - p - sigma * q[i] for i in range(n)]
+            rows.append(mpmath.fsum(q))
+            return rows
+
+        def jacobian(*x):
+            m = mpmath.zeros(n + 1, n + 1)
+            for i in range(n):
+                m[i, i] = self._dmu_dq[i]((x[i], *s)) - sigma
+                m[i, n] = -1
+                m[n, i] = 1
+            return m
+
+        if guess is None:
+            zero = mpmath.mpf(0)
+            guess = [zero] * n + [mpmath.fsum(self.mu(i, zero, s) for i in range(n)) / n]
+        x = list(guess)
+        scale = 1 + max(abs(v) for v in x)
+        bound = mpmath.mpf(10) ** (-mpmath.mp.dps + 4)
+        for _ in range(8):   # findroot may stop short: check the residual and go on
+            root = mpmath.findroot(system, x, J=jacobian, tol=bound ** 2, maxsteps=60, verify=False)
+            x = [root[k] for k in range(n + 1)]
+            scale = 1 + max(abs(v) for v in x)
+            if max(abs(v) for v in system(*x)) <= bound * scale:
+                return tuple(x[:n]), x[n]
+        raise ArithmeticError(f"reference equilibrium did not converge at s={s}, sigma={sigma}")
+
+    def walk(self, i, r, s, sigma):
+        """(q tuple, p) at the profile where agent i (0-based) reports r and the others s_-i."""
+        profile = list(s)
+        profile[i] = r
+        return self.equilibrium(profile, sigma)
+
+    def boundary(self, i, s, sigma):
+        """Agent i's boundary type r_b: q_i(r_b, s_-i) = 0, or 0 / 1 at the edges."""
+        def qi(r):
+            return self.walk(i, r, s, sigma)[0][i]
+
+        zero, one = mpmath.mpf(0), mpmath.mpf(1)
+        q0, q1 = qi(zero), qi(one)
+        if q0 >= 0:
+            return zero
+        if q1 <= 0:
+            return one
+        r = mpmath.findroot(qi, (zero, one), solver="anderson", tol=mpmath.eps ** 2, maxsteps=400,
+                            verify=False)
+        # Anderson may stop short; polish with bisection on the bracket until q_i(r) is tiny.
+        lo, hi = zero, one
+        tiny = mpmath.mpf(10) ** (-mpmath.mp.dps + 4)
+        for _ in range(4 * mpmath.mp.prec):
+            value = qi(r)
+            if abs(value) <= tiny:
+                return r
+            if value < 0:
+                lo = r
+            else:
+                hi = r
+            r = (lo + hi) / 2
+        raise ArithmeticError(f"reference boundary type of agent {i + 1} did not converge")
+
+    def envelope_utility(self, i, s, sigma):
+        """(U_i(s), quadrature error estimate, r_b) by the envelope integral from r_b to s_i."""
+        r_end = s[i]
+        r_b = self.boundary(i, s, sigma)
+        q_b_all, p_b = self.walk(i, r_b, s, sigma)
+        q_b = q_b_all[i]
+        t_b = (p_b + sigma * q_b) * q_b
+        at_b = list(s)
+        at_b[i] = r_b
+        u_b = self.u(i, q_b, at_b)
+
+        def integrand(r):
+            q_all, _ = self.walk(i, r, s, sigma)
+            profile = list(s)
+            profile[i] = r
+            return self.du_dsi(i, q_all[i], profile)
+
+        if r_end == r_b:
+            integral, error = mpmath.mpf(0), mpmath.mpf(0)
+        else:
+            # split at interior points so each tanh-sinh piece is short
+            points = [r_b + (r_end - r_b) * k / 3 for k in range(4)]
+            integral, error = mpmath.quad(integrand, points, method="tanh-sinh", error=True)
+        return u_b - t_b + integral, error, r_b
+
+    def report_utility(self, i, report, s, sigma, kind="ic"):
+        """Agent i's utility with true profile s when it reports ``report`` (others truthful)."""
+        q_all, p = self.walk(i, report, s, sigma)
+        q = q_all[i]
+        if kind == "naive":
+            t = (p + sigma * q) * q
+        else:
+            reported = list(s)
+            reported[i] = report
+            big_u, _, _ = self.envelope_utility(i, reported, sigma)
+            t = self.u(i, q, reported) - big_u
+        return self.u(i, q, s) - t
+
+    # -- everything at one profile ----------------------------------------------------------
+    def solve(self, signals, sigma, dps):
+        with mpmath.workdps(dps + EXTRA_DIGITS):
+            s = tuple(mpf_of(x) for x in signals)
+            sig = mpf_of(sigma)
+            q, p = self.equilibrium(s, sig)
+            transfers, utilities, pivots, naive_t, naive_u = [], [], [], [], []
+            worst = mpmath.mpf(0)
+            for i in range(self.n):
+                big_u, err, r_b = self.envelope_utility(i, s, sig)
+                worst = max(worst, abs(err))
+                ui = self.u(i, q[i], s)
+                transfers.append(ui - big_u)
+                utilities.append(big_u)
+                pivots.append(r_b)
+                naive_t.append((p + sig * q[i]) * q[i])
+                naive_u.append(ui - naive_t[-1])
+            q_star, p_star = self.equilibrium(s, mpmath.mpf(0))
+            w_util = tuple(self.u(i, q_star[i], s) - p_star * q_star[i] for i in range(self.n))
+            return ReferenceOutcome(
+                price=p, allocation=tuple(q), transfers=tuple(transfers),
+                naive_transfers=tuple(naive_t), utilities=tuple(utilities),
+                naive_utilities=tuple(naive_u), budget_surplus=mpmath.fsum(transfers),
+                pivots=tuple(pivots), walrasian_price=p_star, walrasian_allocation=tuple(q_star),
+                walrasian_utilities=w_util, quadrature_error=worst, dps=dps)
+
+
+_CACHE = {}
+
+
+def reference_solve(economy, signals, sigma, dps=30):
+    """The reference outcome of ``economy`` at ``signals`` (exact), ``sigma`` (exact), ``dps``."""
+    key = id(economy)
+    if key not in _CACHE or _CACHE[key].economy is not economy:
+        _CACHE[key] = Reference(economy)
+    return _CACHE[key].solve(signals, sigma, dps)
