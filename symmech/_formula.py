@@ -14,6 +14,7 @@ the model's parameters, the functions in :data:`FUNCTIONS` and the constants ``p
 import ast
 import difflib
 import re
+import warnings
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -83,7 +84,9 @@ def compile_formula(text, parameters=(), groups=()):
     if problems:
         return None, problems
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():   # e.g. "invalid decimal literal" for 1if; the text is refused anyway
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         return None, [_syntax_problem(text.strip(), exc)]
     except (ValueError, RecursionError, MemoryError):
@@ -372,18 +375,24 @@ def _rational(value):
     return value
 
 
+_UNDEFINED = (sympy.S.ComplexInfinity, sympy.S.NaN, sympy.S.Infinity, sympy.S.NegativeInfinity)
+
+
 def _finished(value):
-    """The built value as a SymPy expression, refused if undefined, complex or huge."""
+    """The built value as a SymPy expression, refused if undefined, complex or huge (one pass)."""
     expr = _rational(value)
-    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        raise FormulaProblem("the formula is undefined (a division by zero, log(0) or similar)")
-    if expr.has(sympy.I) or any(p.base.is_Number and p.base.is_negative and not p.exp.is_Integer
-                                for p in expr.atoms(sympy.Pow)):
-        raise FormulaProblem("the formula has complex values (e.g. sqrt or log of a negative number); "
-                             "utilities must be real")
-    for number in expr.atoms(sympy.Rational):
-        if max(int(number.p).bit_length(), int(number.q).bit_length()) > MAX_BITS:
-            raise FormulaProblem(f"the formula makes a number of more than {MAX_BITS} bits; use smaller numbers")
+    for node in sympy.preorder_traversal(expr):
+        if node.is_Atom:
+            if any(node is u for u in _UNDEFINED):
+                raise FormulaProblem("the formula is undefined (a division by zero, log(0) or similar)")
+            if node is sympy.S.ImaginaryUnit:
+                raise FormulaProblem("the formula has complex values (e.g. sqrt or log of a negative number); "
+                                     "utilities must be real")
+            if node.is_Rational and max(int(node.p).bit_length(), int(node.q).bit_length()) > MAX_BITS:
+                raise FormulaProblem(f"the formula makes a number of more than {MAX_BITS} bits; "
+                                     "use smaller numbers")
+        elif node.is_Pow and node.base.is_Number and node.base.is_negative and not node.exp.is_Integer:
+            raise FormulaProblem(f"{node} is not real; utilities must be real")
     return expr
 
 

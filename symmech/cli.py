@@ -85,7 +85,7 @@ def _build_parser():
         prog="symmech",
         description="Derive, compute and check the sigma-Walrasian Equilibrium mechanisms of "
                     "Andreyanov and Sadzik (2016) for an exchange economy.",
-        epilog="example:\n  symmech solve example2 --signals 0.12,0.87,0.45,0.66,0.31,0.58 --sigma 0.1",
+        epilog="example:\n  symmech solve example2 --signals 0.12,0.87,0.45,0.66,0.31,0.58 --sigma 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -199,6 +199,7 @@ def _run_planned(args):
 # ---------------------------------------------------------------- LaTeX
 
 
+_TRANSFERS = {"ic": "IC transfers (eq. 4 + 7)", "naive": "naive transfers (eq. 2)"}
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                   "^": r"\textasciicircum{}"}
@@ -238,7 +239,7 @@ def _latex_table(outcome, data):
     rows.append(r"\hline")
     summary = [rf"Price $p^\sigma(s)$ = {_latex_number(data['price'])}",
                rf"$\sigma$ = {_latex_number(data['sigma'])}, {data['dps']} digits, "
-               rf"{_latex_text(outcome.transfers_kind)} transfers",
+               rf"{_TRANSFERS.get(outcome.transfers_kind, _latex_text(outcome.transfers_kind))}",
                rf"Budget surplus $\sum_i t_i$ = {_latex_number(data['budget_surplus'])}"]
     summary += [_latex_check(name, check) for name, check in data["checks"].items()]
     rows += [rf"\multicolumn{{5}}{{l}}{{{line}}} \\" for line in summary]

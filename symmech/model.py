@@ -107,7 +107,7 @@ class Economy:
 # ---- model files ------------------------------------------------------------------------------
 
 #: The most agents a model file may declare (each utility is built as its own expression).
-MAX_AGENTS = 1000
+MAX_AGENTS = 200
 _MAX_TEXT = 1_000_000
 _TOP_KEYS = ("name", "agents", "groups", "parameters", "utility")
 _HEADER = re.compile(r"^\s*\[+\s*([^\]]*?)\s*\]+\s*(#.*)?$")

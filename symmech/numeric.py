@@ -337,8 +337,8 @@ def sweep(market, i, s, sigma, base, dps):
     q_b = at_pivot.allocation[i]
     pivot_transfer = (at_pivot.price + sigma * q_b) * q_b
 
-    breaks = sorted({zero, one, pivot, s[i], *(mpmath.mpf(k) / 2 for k in range(1, 2))})
     target = mpmath.mpf(10) ** -(dps + 1)
+    breaks = _breakpoints([zero, one, s[i], pivot, mpmath.mpf(1) / 2], target)
     n = _nodes_for(mpmath.mp.dps)
     panels, count, warm, total = [], 0, at_zero, mpmath.mpf(0)
     pending = list(zip(breaks, breaks[1:]))
@@ -360,6 +360,19 @@ def sweep(market, i, s, sigma, base, dps):
         warm = last
     equilibria = {zero: at_zero, one: at_one, pivot: at_pivot}
     return Schedule(i, pivot, pivot_transfer, panels, count, equilibria)
+
+
+def _breakpoints(points, gap):
+    """The points sorted, dropping any within ``gap`` of one listed before it.
+
+    A pivot a hair from the truthful report (a near non-trader) would otherwise make a panel
+    too thin for its nodes to differ; the integral over such a sliver is below ``gap`` anyway.
+    """
+    kept = []
+    for x in points:
+        if all(abs(x - y) > gap for y in kept):
+            kept.append(x)
+    return sorted(kept)
 
 
 def _panel(market, i, s, sigma, a, b, n, warm):

@@ -21,8 +21,8 @@ from .numeric import Market, _nodes_for, sweep
 
 __all__ = ["solve", "Outcome", "Checks", "SolverInfo", "check_profile"]
 
-_SEARCH_POINTS = 24      # per panel, in the dense regret search
-_GOLDEN_STEPS = 80
+_SEARCH_POINTS = 12      # per panel, in the dense regret search
+_GOLDEN_STEPS = 56
 
 
 @dataclass(frozen=True)

@@ -51,49 +51,65 @@ def mpf_of(value):
 def _compile(expr, variables):
     """A SymPy expression -> a function of a tuple of mpf values (one per variable).
 
-    Constants are rounded at call time at the precision then in force, so no double ever
-    enters (the lambdify trap of SymPy issues #8818/#16464 cannot happen here).
+    The expression is turned into Python source with plain mpf arithmetic. Rational constants
+    are rounded at the precision in force when called (cached per precision), so no double
+    ever enters (the lambdify trap of SymPy issues #8818/#16464 cannot happen here).
     """
     index = {v: k for k, v in enumerate(variables)}
+    constants = []
 
-    def build(e):
+    def const(value):
+        constants.append(value)
+        return f"_c[{len(constants) - 1}]"
+
+    def emit(e):
         if e.is_Symbol:
-            k = index[e]
-            return lambda env: env[k]
+            return f"_x[{index[e]}]"
         if e.is_Integer:
-            v = int(e)
-            return lambda env: mpmath.mpf(v)
+            return const(sympy.Integer(e))
         if e.is_Rational:
-            p, q = int(e.p), int(e.q)
-            return lambda env: mpmath.mpf(p) / q
-        if e == sympy.pi:
-            return lambda env: +mpmath.pi
-        if e == sympy.E:
-            return lambda env: mpmath.e()
+            return const(sympy.Rational(e))
+        if e == sympy.pi or e == sympy.E:
+            return const(e)
         if e.is_Add:
-            parts = [build(a) for a in e.args]
-            return lambda env: mpmath.fsum(f(env) for f in parts)
+            return "(" + " + ".join(emit(a) for a in e.args) + ")"
         if e.is_Mul:
-            parts = [build(a) for a in e.args]
-            return lambda env: mpmath.fprod(f(env) for f in parts)
+            return "(" + " * ".join(emit(a) for a in e.args) + ")"
         if e.is_Pow:
-            base, power = build(e.base), e.exp
-            if power.is_Integer:
-                n = int(power)
-                return lambda env: base(env) ** n
-            if power == sympy.Rational(1, 2):
-                return lambda env: mpmath.sqrt(base(env))
-            expo = build(power)
-            return lambda env: mpmath.power(base(env), expo(env))
+            if e.exp.is_Integer:
+                return f"({emit(e.base)} ** {int(e.exp)})"
+            if e.exp == sympy.Rational(1, 2):
+                return f"_f['sqrt']({emit(e.base)})"
+            return f"_f['power']({emit(e.base)}, {emit(e.exp)})"
         if isinstance(e, sympy.Function):
             name = type(e).__name__.lower()
             if name not in _FUNCTIONS or len(e.args) != 1:
                 raise ValueError(f"reference cannot evaluate {e}")
-            fn, arg = _FUNCTIONS[name], build(e.args[0])
-            return lambda env: fn(arg(env))
+            return f"_f[{name!r}]({emit(e.args[0])})"
         raise ValueError(f"reference cannot evaluate {e!r}")
 
-    return build(sympy.sympify(expr))
+    body = emit(sympy.sympify(expr))
+    code = compile(f"lambda _x, _c, _f: {body}", "<reference>", "eval")
+    raw = eval(code, {})   # source built above from a SymPy tree: names are only _x, _c, _f
+    cache = {}
+    funcs = dict(_FUNCTIONS, power=mpmath.power)
+
+    def evaluate(env):
+        prec = mpmath.mp.prec
+        if prec not in cache:
+            cache[prec] = [_constant(c) for c in constants]
+        return raw(env, cache[prec], funcs)
+
+    return evaluate
+
+
+def _constant(c):
+    """A SymPy number as an mpf at the current precision, rounded once."""
+    if c == sympy.pi:
+        return +mpmath.pi
+    if c == sympy.E:
+        return +mpmath.e
+    return mpmath.mpf(int(c.p)) / int(c.q)
 
 
 @dataclass(frozen=True)
@@ -172,7 +188,9 @@ class Reference:
         scale = 1 + max(abs(v) for v in x)
         bound = mpmath.mpf(10) ** (-mpmath.mp.dps + 4)
         for _ in range(8):   # findroot may stop short: check the residual and go on
-            root = mpmath.findroot(system, x, J=jacobian, tol=bound ** 2, maxsteps=60, verify=False)
+            # tol is on the residual (MDNewton's error); a tighter one makes its damping loop
+            # halve the step down to nothing at every call
+            root = mpmath.findroot(system, x, J=jacobian, tol=bound / 100, maxsteps=60, verify=False)
             x = [root[k] for k in range(n + 1)]
             scale = 1 + max(abs(v) for v in x)
             if max(abs(v) for v in system(*x)) <= bound * scale:
@@ -196,7 +214,7 @@ class Reference:
             return zero
         if q1 <= 0:
             return one
-        r = mpmath.findroot(qi, (zero, one), solver="anderson", tol=mpmath.eps ** 2, maxsteps=400,
+        r = mpmath.findroot(qi, (zero, one), solver="anderson", tol=mpmath.eps * 256, maxsteps=100,
                             verify=False)
         # Anderson may stop short; polish with bisection on the bracket until q_i(r) is tiny.
         lo, hi = zero, one
@@ -223,17 +241,20 @@ class Reference:
         at_b[i] = r_b
         u_b = self.u(i, q_b, at_b)
 
+        last = [None]
+
         def integrand(r):
-            q_all, _ = self.walk(i, r, s, sigma)
             profile = list(s)
             profile[i] = r
+            q_all, p = self.equilibrium(profile, sigma, guess=last[0])
+            last[0] = [*q_all, p]   # warm start for the next node
             return self.du_dsi(i, q_all[i], profile)
 
         if r_end == r_b:
             integral, error = mpmath.mpf(0), mpmath.mpf(0)
         else:
             # split at interior points so each tanh-sinh piece is short
-            points = [r_b + (r_end - r_b) * k / 3 for k in range(4)]
+            points = [r_b, (r_b + r_end) / 2, r_end]
             integral, error = mpmath.quad(integrand, points, method="tanh-sinh", error=True)
         return u_b - t_b + integral, error, r_b
 

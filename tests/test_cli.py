@@ -27,7 +27,7 @@ agents = 3
 [utility]
 all = "(s_i + mean(s_j)/2)*q - q**2/2"
 """
-SIGNALS = ("0.1", "0.5", "0.9")
+SIGNALS = ("0.1", "0.4", "0.8")     # pivots (others' means) 0.6, 0.45, 0.25: away from 1/2 and own reports
 SIGMA = "0.2"
 DPS = 15
 
@@ -224,6 +224,21 @@ def test_json_follows_the_contract_and_the_closed_form(capsys, models):
     verdicts = [c["holds"] for c in checks.values() if "holds" in c]
     assert status == (0 if all(verdicts) else 1)
     assert ("check failed" in err) == (status == 1)
+
+
+@pytest.mark.parametrize("signals", [
+    ("0.1", "0.4", "0.9"),      # agent 2's boundary type is 1/2 (the others' mean)
+    ("0.1", "0.3", "0.5"),      # agent 2 does not trade: its report is its boundary type
+])
+def test_pinned_boundary_cases_match_the_closed_form(capsys, models, signals):
+    status, out, err = run(capsys, *solve_args(models["linear"], "--format", "json",
+                                               signals=",".join(signals)))
+    assert status in (0, 1), err
+    data = json.loads(out)
+    price, allocation, transfers, _ = linear_closed_form(signals, SIGMA)
+    assert close(data["price"], price)
+    assert all(close(t, e) for t, e in zip(data["allocation"], allocation))
+    assert all(close(t, e) for t, e in zip(data["transfers"], transfers))
 
 
 def test_text_names_price_allocation_transfers_and_checks(capsys, models):
