@@ -209,7 +209,10 @@ def main(argv=None):
         _show("budget surplus", c["budget_surplus"])
         _show(f"IR margin (agent {c['ir_agent']})", c["ir_margin"])
         _show(f"IC max regret (agent {c['ic_agent']})", c["ic_max_regret"])
-        _show("IC worst misreport", c["ic_misreport"])
+        if c["ic_max_regret"] > 0:
+            _show("IC worst misreport", c["ic_misreport"])
+        else:
+            print(f"{'IC worst misreport':28s} none gains")
         _show("Walrasian price", c["walrasian_price"])
         _show(f"Pareto gap (agent {c['pareto_agent']})", c["pareto_gap"])
         _show("surplus gap W* - W", c["surplus_gap"])

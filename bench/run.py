@@ -150,14 +150,6 @@ def main(argv=None):
     if args.skip_baseline and args.record:
         parser.error("--record needs a measured baseline; drop --skip-baseline")
 
-    try:
-        import symmech
-        symmech.solve
-    except (ImportError, AttributeError) as exc:
-        print(f"symmech.solve is not available ({exc}); nothing to compare", file=sys.stderr)
-        return 1
-    cli = Path(sys.executable).parent / "symmech"
-
     if args.skip_baseline:
         baseline = json.loads(BASELINES.read_text())
         print(f"baseline: reusing {BASELINES.name} (recorded {baseline['recorded']})")
@@ -165,6 +157,15 @@ def main(argv=None):
         baseline = _measure_baseline()
         if args.record:
             BASELINES.write_text(json.dumps(baseline, indent=2) + "\n")
+            print(f"recorded the baseline in {BASELINES.name}")
+
+    try:
+        import symmech
+        symmech.solve
+    except (ImportError, AttributeError) as exc:
+        print(f"symmech.solve is not available ({exc}); nothing to compare", file=sys.stderr)
+        return 1
+    cli = Path(sys.executable).parent / "symmech"
 
     economy, origin = _economy(symmech)
     print(f"economy: {origin}")

@@ -1,15 +1,34 @@
 """symmech: the sigma-Walrasian Equilibrium mechanisms of Andreyanov and Sadzik (2016).
 
 Derive, compute and verify them for an exchange economy written as a TOML model file.
+
+The public names are loaded on first use (PEP 562), so ``symmech --help`` and other commands
+import SymPy and mpmath only when they need them.
 """
 
+from importlib import import_module
+
 from .errors import AssumptionError, ConvergenceError, ModelError, SymmechError
-from .model import Economy, Q, catalogue_names, load_model, signal_symbol, signal_symbols
-from .assumptions import check_assumptions, require_assumptions
 
-__all__ = ["Economy", "Q", "signal_symbol", "signal_symbols", "load_model", "catalogue_names",
-           "SymmechError", "ModelError", "AssumptionError", "ConvergenceError"]
-__all__ += ["check_assumptions", "require_assumptions"]
-from .verify import Outcome, solve
+# public name -> the module that defines it (one line per module; helpers add theirs here)
+_LAZY = {
+    "Economy": "model", "Q": "model", "signal_symbol": "model", "signal_symbols": "model",
+    "load_model": "model", "catalogue_names": "model",
+    "check_assumptions": "assumptions", "require_assumptions": "assumptions",
+    "solve": "verify", "Outcome": "verify",
+}
 
-__all__ += ["solve", "Outcome"]
+__all__ = ["SymmechError", "ModelError", "AssumptionError", "ConvergenceError", *_LAZY]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symmech' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

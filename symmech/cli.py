@@ -258,5 +258,4 @@ def _latex_check(name, check):
             continue
         shown = str(value) if isinstance(value, int) else _latex_number(value)
         details.append(f"{_latex_text(key.replace('_', ' '))} {shown}")
-    line = ": ".join([" ".join(parts)] + ([", ".join(details)] if details else []))
-    return line
+    return ": ".join([" ".join(parts)] + ([", ".join(details)] if details else []))
