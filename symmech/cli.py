@@ -20,10 +20,9 @@ OK, CHECK_FAILED, BAD_INPUT = 0, 1, 2
 
 # Subcommands named in DESIGN.md whose layers do not exist yet, and the work that will add them.
 _PLANNED = {
-    "derive": ("closed forms for quadratic economies", "the issue that builds symmech.symbolic"),
-    "verify": ("properties and cross-checks over many profiles",
-               "the issue that builds profile sweeps and symmech.compare"),
-    "paper": ("the paper's claims, each reproduced or refuted", "the issue that builds symmech.paper"),
+    "derive": ("closed forms for quadratic economies", "issue 3 (symbolic closed forms)"),
+    "verify": ("properties and cross-checks over many profiles", "issue 4 (verification)"),
+    "paper": ("the paper's claims, each reproduced or refuted", "issue 4 (verification)"),
 }
 
 _CHECK_NAMES = {

@@ -159,18 +159,18 @@ def _decimal(x):
 def _inputs(economy, signals, sigma, dps, transfers):
     """Exact, validated inputs; one ModelError naming every mistake."""
     problems = []
-    try:
-        signals = [exact(x) for x in signals]
-    except (TypeError, ValueError) as err:
-        problems.append(f"signals: {err}")
-        signals = None
-    if signals is not None:
-        if len(signals) != economy.n:
-            problems.append(f"signals: the economy has {economy.n} agents but {len(signals)} signals "
-                            "were given; give one signal per agent")
-        for k, x in enumerate(signals, start=1):
-            if not 0 <= x <= 1:
-                problems.append(f"signal of agent {k} is {_decimal(x)}, outside [0, 1]")
+    parsed = []
+    for k, x in enumerate(signals, start=1):
+        try:
+            parsed.append(exact(x))
+        except (TypeError, ValueError) as err:
+            problems.append(f"signal of agent {k}: {err}")
+            continue
+        if not 0 <= parsed[-1] <= 1:
+            problems.append(f"signal of agent {k} is {_decimal(parsed[-1])}, outside [0, 1]")
+    if len(signals) != economy.n:
+        problems.append(f"signals: the economy has {economy.n} agents but {len(signals)} signals "
+                        "were given; give one signal per agent")
     try:
         sigma = exact(sigma)
         if sigma < 0:
@@ -183,7 +183,7 @@ def _inputs(economy, signals, sigma, dps, transfers):
         problems.append(f"transfers is {transfers!r}; use 'ic' (eq. 4 + 7) or 'naive' (eq. 2)")
     if problems:
         raise ModelError(problems)
-    return tuple(signals), sigma
+    return tuple(parsed), sigma
 
 
 def solve(economy, signals, sigma, dps=30, transfers="ic", check_assumptions=True):
