@@ -276,14 +276,15 @@ class Schedule:
         self.equilibria = equilibria   # at each breakpoint: {r: Equilibrium}
         self._pivot_integral = self._integral(pivot)
 
-    def _panel(self, r):
+    def panel_at(self, r):
+        """The panel holding report r."""
         for panel in self.panels:
             if r <= panel.b:
                 return panel
         return self.panels[-1]
 
     def _integral(self, r):
-        panel = self._panel(r)
+        panel = self.panel_at(r)
         if r == panel.b:
             return panel.start + panel.payment.integral()
         if r == panel.a:
@@ -294,11 +295,11 @@ class Schedule:
         """q_i(r, s_-i)."""
         if r in self.equilibria:
             return self.equilibria[r].allocation[self.agent]
-        return self._panel(r).quantity(r)
+        return self.panel_at(r).quantity(r)
 
     def unit_price(self, r):
         """p(r, s_-i) + sigma q_i(r, s_-i): the price of the marginal unit at report r."""
-        return self._panel(r).unit_price(r)
+        return self.panel_at(r).unit_price(r)
 
     def transfer(self, r):
         """The IC/IR transfer of eq. 4 + 7 when i reports r."""
@@ -358,7 +359,7 @@ def sweep(market, i, s, sigma, base, dps):
         panels.append(_Panel(a, b, *panel, start=total))
         total += panel[2].integral()
         warm = last
-    equilibria = {zero: at_zero, one: at_one, pivot: at_pivot}
+    equilibria = {zero: at_zero, one: at_one, pivot: at_pivot, s[i]: base}
     return Schedule(i, pivot, pivot_transfer, panels, count, equilibria)
 
 

@@ -223,9 +223,7 @@ def _outcome(market, s, exact_signals, exact_sigma, dps, kind):
     base = market.equilibrium(s, sigma)
     schedules = []
     for i in range(n):
-        schedule = sweep(market, i, s, sigma, base, dps)
-        schedule.equilibria[s[i]] = base
-        schedules.append(schedule)
+        schedules.append(sweep(market, i, s, sigma, base, dps))
     q = base.allocation
     payment = (lambda sch, r: sch.transfer(r)) if kind == "ic" else (lambda sch, r: sch.naive_transfer(r))
     transfers = tuple(payment(schedules[i], s[i]) for i in range(n))
@@ -307,7 +305,7 @@ def _golden(f, a, b):
 
 def _direct_payoff(market, schedule, i, s, sigma, kind, r):
     """Agent i's payoff from report r with q and t from fresh solves (no interpolation)."""
-    panel = schedule._panel(r)
+    panel = schedule.panel_at(r)
     profile = list(s)
     profile[i] = r
     warm = schedule.equilibria.get(panel.a) or next(iter(schedule.equilibria.values()))

@@ -5,8 +5,10 @@ from their SymPy trees, the equilibrium is the full system
 
     mu_i(q_i, s) - p - sigma q_i = 0 (all i),   sum_i q_i = 0
 
-solved with ``mpmath.findroot`` (multidimensional Newton) and its residual checked here, the
-boundary type is a bracketed root of q_i(r, s_-i) = 0, and the IC transfers come from the
+solved with ``mpmath.findroot`` (multidimensional Newton) and its residual checked here (at the
+hundreds of tanh-sinh nodes, the same system by warm-started Newton steps solved through the
+Jacobian's arrow structure), the boundary type is a bracketed root of q_i(r, s_-i) = 0
+(Anderson, then bisection until |q_i| is at rounding level), and the IC transfers come from the
 ENVELOPE route
 
     U_i(s_i) = U_i(r_b) + integral_{r_b}^{s_i} du_i/ds_i (q_i(r), (r, s_-i)) dr,
@@ -15,6 +17,9 @@ ENVELOPE route
 
 not the eq. 4 route (a price integral over q_i) that the package uses. Everything runs at
 ``dps + 20`` digits inside ``mpmath.workdps`` scopes.
+
+``quadratic_closed_form`` checks the reference itself: for linear marginal utility it derives
+the outcome exactly in SymPy (linsolve for eq. 1, exact integrals for both transfer routes).
 """
 
 from dataclasses import dataclass
@@ -25,7 +30,8 @@ import sympy
 
 from symmech.model import Q, signal_symbols
 
-__all__ = ["Reference", "ReferenceOutcome", "reference_solve", "mpf_of"]
+__all__ = ["Reference", "ReferenceOutcome", "reference_solve", "mpf_of", "ClosedForm",
+           "quadratic_closed_form", "relative_error", "COMPARE_DPS"]
 
 EXTRA_DIGITS = 20
 
@@ -40,12 +46,30 @@ def mpf_of(value):
     """An exact number (Fraction, int, str, SymPy Rational) as an mpf at the current precision."""
     if isinstance(value, mpmath.mpf):
         return +value
+    if isinstance(value, float):
+        raise TypeError("floats never enter the reference; pass an exact number")
     if isinstance(value, sympy.Rational):
         value = Fraction(int(value.p), int(value.q))
     if isinstance(value, str):
         return mpmath.mpf(value)
     value = Fraction(value)
     return mpmath.mpf(value.numerator) / value.denominator
+
+
+COMPARE_DPS = 150   # comparisons run at this precision, above every dps the tests use
+
+
+def relative_error(values, expected):
+    """max |v - e| / (1 + |e|) over paired sequences (or two scalars), computed at COMPARE_DPS.
+
+    Accepts mpf, Fraction, int, SymPy Rational and decimal strings; never goes through a float.
+    """
+    if not isinstance(values, (tuple, list)):
+        values, expected = (values,), (expected,)
+    assert len(values) == len(expected), (len(values), len(expected))
+    with mpmath.workdps(COMPARE_DPS):
+        pairs = [(mpf_of(v), mpf_of(e)) for v, e in zip(values, expected)]
+        return max(abs(v - e) / (1 + abs(e)) for v, e in pairs)
 
 
 def _compile(expr, variables):
@@ -185,7 +209,6 @@ class Reference:
             zero = mpmath.mpf(0)
             guess = [zero] * n + [mpmath.fsum(self.mu(i, zero, s) for i in range(n)) / n]
         x = list(guess)
-        scale = 1 + max(abs(v) for v in x)
         bound = mpmath.mpf(10) ** (-mpmath.mp.dps + 4)
         for _ in range(8):   # findroot may stop short: check the residual and go on
             # tol is on the residual (MDNewton's error); a tighter one makes its damping loop
@@ -196,6 +219,30 @@ class Reference:
             if max(abs(v) for v in system(*x)) <= bound * scale:
                 return tuple(x[:n]), x[n]
         raise ArithmeticError(f"reference equilibrium did not converge at s={s}, sigma={sigma}")
+
+    def newton(self, s, sigma, guess):
+        """The same full system by plain Newton steps, for the many quadrature nodes.
+
+        The Jacobian of the system is an arrow (diagonal d_i = dmu_i/dq - sigma, a column of -1,
+        a row of 1), so each Newton step is solved exactly by eliminating dq_i; this avoids
+        findroot's dense LU, which costs ~30 ms per solve at 50 digits.
+        """
+        n = self.n
+        s = tuple(s)
+        q, p = list(guess[:n]), guess[n]
+        bound = mpmath.mpf(10) ** (-mpmath.mp.dps + 4)
+        for _ in range(60):
+            f = [self._mu[i]((q[i], *s)) - p - sigma * q[i] for i in range(n)]
+            g = mpmath.fsum(q)
+            scale = 1 + max(abs(v) for v in q) + abs(p)
+            if max(max(abs(v) for v in f), abs(g)) <= bound * scale:
+                return tuple(q), p
+            d = [self._dmu_dq[i]((q[i], *s)) - sigma for i in range(n)]
+            # d_i dq_i - dp = -f_i and sum dq_i = -g
+            dp = (mpmath.fsum(f[i] / d[i] for i in range(n)) - g) / mpmath.fsum(1 / x for x in d)
+            q = [q[i] + (dp - f[i]) / d[i] for i in range(n)]
+            p = p + dp
+        raise ArithmeticError(f"reference Newton did not converge at s={s}, sigma={sigma}")
 
     def walk(self, i, r, s, sigma):
         """(q tuple, p) at the profile where agent i (0-based) reports r and the others s_-i."""
@@ -246,7 +293,10 @@ class Reference:
         def integrand(r):
             profile = list(s)
             profile[i] = r
-            q_all, p = self.equilibrium(profile, sigma, guess=last[0])
+            if last[0] is None:
+                q_all, p = self.equilibrium(profile, sigma)
+            else:
+                q_all, p = self.newton(profile, sigma, last[0])
             last[0] = [*q_all, p]   # warm start for the next node
             return self.du_dsi(i, q_all[i], profile)
 
@@ -288,6 +338,8 @@ class Reference:
                 pivots.append(r_b)
                 naive_t.append((p + sig * q[i]) * q[i])
                 naive_u.append(ui - naive_t[-1])
+            if worst > mpmath.mpf(10) ** -(dps + 10):
+                raise ArithmeticError(f"reference quadrature error estimate {worst} is too large")
             q_star, p_star = self.equilibrium(s, mpmath.mpf(0))
             w_util = tuple(self.u(i, q_star[i], s) - p_star * q_star[i] for i in range(self.n))
             return ReferenceOutcome(
@@ -298,12 +350,98 @@ class Reference:
                 walrasian_utilities=w_util, quadrature_error=worst, dps=dps)
 
 
-_CACHE = {}
+_COMPILED = []    # the last few (economy, Reference) pairs: compiling costs SymPy time
 
 
 def reference_solve(economy, signals, sigma, dps=30):
     """The reference outcome of ``economy`` at ``signals`` (exact), ``sigma`` (exact), ``dps``."""
-    key = id(economy)
-    if key not in _CACHE or _CACHE[key].economy is not economy:
-        _CACHE[key] = Reference(economy)
-    return _CACHE[key].solve(signals, sigma, dps)
+    for known, solver in _COMPILED:
+        if known is economy:
+            break
+    else:
+        solver = Reference(economy)
+        _COMPILED.append((economy, solver))
+        del _COMPILED[:-8]
+    return solver.solve(signals, sigma, dps)
+
+
+# -- closed forms for economies with linear marginal utility ---------------------------------
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """Exact (SymPy Rational) outcome of an economy whose mu_i is linear in q."""
+
+    price: object
+    allocation: tuple
+    transfers: tuple          # envelope route
+    transfers_eq4: tuple      # the price-integral route, exact too: must equal ``transfers``
+    naive_transfers: tuple
+    utilities: tuple
+    budget_surplus: object
+    pivots: tuple
+    walrasian_price: object
+    walrasian_allocation: tuple
+    walrasian_utilities: tuple
+
+
+def _linear_equilibrium(economy, sigma):
+    """q_i(s), p(s) as exact expressions in the signal symbols, by sympy.linsolve."""
+    n = economy.n
+    qs = sympy.symbols(f"x_1:{n + 1}", real=True)
+    price = sympy.Symbol("price", real=True)
+    equations = [sympy.diff(u, Q).subs(Q, qs[i]) - price - sigma * qs[i]
+                 for i, u in enumerate(economy.utilities)]
+    equations.append(sum(qs))
+    (solution,) = sympy.linsolve(equations, [*qs, price])
+    return tuple(sympy.expand(x) for x in solution[:n]), sympy.expand(solution[n])
+
+
+def quadratic_closed_form(economy, signals, sigma):
+    """The sigma-WE outcome derived exactly from the model, for linear marginal utility.
+
+    Allocation and price from the linear system (eq. 1); for each agent i with the others fixed
+    the boundary type solves the linear equation q_i(r) = 0 (clamped to the edges 0 / 1), and the
+    transfer is computed twice: by the envelope integral and by integrating the unit price
+    p(r) + sigma q_i(r) against dq_i(r) (both integrands are polynomials in r, so exact).
+    """
+    n = economy.n
+    syms = signal_symbols(n)
+    sigma = sympy.Rational(Fraction(sigma).numerator, Fraction(sigma).denominator)
+    point = {syms[k]: sympy.Rational(Fraction(v).numerator, Fraction(v).denominator)
+             for k, v in enumerate(signals)}
+    q_of_s, p_of_s = _linear_equilibrium(economy, sigma)
+    r = sympy.Symbol("r", real=True)
+    q_now = [x.subs(point) for x in q_of_s]
+    p_now = p_of_s.subs(point)
+    env_t, eq4_t, naive_t, utilities, pivots = [], [], [], [], []
+    for i, u in enumerate(economy.utilities):
+        walk = {**point, syms[i]: r}
+        q_r, p_r = q_of_s[i].subs(walk), p_of_s.subs(walk)
+        if q_r.subs(r, 0) >= 0:
+            r_b = sympy.Integer(0)
+        elif q_r.subs(r, 1) <= 0:
+            r_b = sympy.Integer(1)
+        else:
+            (r_b,) = sympy.solve(sympy.Eq(q_r, 0), r)
+        q_b, p_b = q_r.subs(r, r_b), p_r.subs(r, r_b)
+        t_b = (p_b + sigma * q_b) * q_b
+        u_b = u.subs({**point, syms[i]: r_b}).subs(Q, q_b)
+        slope = sympy.diff(u, syms[i]).subs(walk).subs(Q, q_r)      # du_i/ds_i along the walk
+        big_u = u_b - t_b + sympy.integrate(slope, (r, r_b, point[syms[i]]))
+        u_now = u.subs(point).subs(Q, q_now[i])
+        env_t.append(sympy.simplify(u_now - big_u))
+        unit = (p_r + sigma * q_r) * sympy.diff(q_r, r)
+        eq4_t.append(sympy.simplify(t_b + sympy.integrate(unit, (r, r_b, point[syms[i]]))))
+        naive_t.append((p_now + sigma * q_now[i]) * q_now[i])
+        utilities.append(u_now - env_t[-1])
+        pivots.append(r_b)
+    q_star, p_star = _linear_equilibrium(economy, sympy.Integer(0))
+    q_star = tuple(x.subs(point) for x in q_star)
+    p_star = p_star.subs(point)
+    w_util = tuple(u.subs(point).subs(Q, q_star[i]) - p_star * q_star[i]
+                   for i, u in enumerate(economy.utilities))
+    return ClosedForm(price=p_now, allocation=tuple(q_now), transfers=tuple(env_t),
+                      transfers_eq4=tuple(eq4_t), naive_transfers=tuple(naive_t),
+                      utilities=tuple(utilities), budget_surplus=sum(env_t),
+                      pivots=tuple(pivots), walrasian_price=p_star,
+                      walrasian_allocation=q_star, walrasian_utilities=w_util)
