@@ -98,9 +98,11 @@ def _time_process(cmd):
 
 
 def _numbers(price, allocation, transfers):
+    """Decimal strings with a few digits past DPS, so a difference below 1e-30 still shows."""
+    digits = DPS + 5
     with mpmath.workdps(DPS + 10):
-        return {"price": mpmath.nstr(price, DPS), "allocation": [mpmath.nstr(x, DPS) for x in allocation],
-                "transfers": [mpmath.nstr(x, DPS) for x in transfers]}
+        return {"price": mpmath.nstr(price, digits), "allocation": [mpmath.nstr(x, digits) for x in allocation],
+                "transfers": [mpmath.nstr(x, digits) for x in transfers]}
 
 
 def _largest_difference(ours, theirs):

@@ -1,7 +1,9 @@
 """The ``symmech`` command line: parse the arguments, call the library, print the result.
 
 No mathematics lives here. Exit status: 0 when every check held, 1 when a check failed,
-2 on bad input (one ``symmech: error: ...`` message on stderr, no traceback unless ``--debug``).
+2 on bad input (one ``symmech: error: ...`` message on stderr, no traceback unless ``--debug``),
+3 when ``solve --verify-precision`` finds results that a rerun at dps + 20 does not confirm to
+dps - 5 digits (see :data:`EXIT_STATUS`).
 Heavy modules (SymPy, mpmath) are imported only inside the subcommand that needs them, so
 ``symmech --help`` starts fast.
 """
@@ -16,7 +18,17 @@ from .errors import SymmechError
 
 __all__ = ["main"]
 
-OK, CHECK_FAILED, BAD_INPUT = 0, 1, 2
+OK, CHECK_FAILED, BAD_INPUT, PRECISION_FLAGGED = 0, 1, 2, 3
+
+#: The exit statuses, as ``symmech --help`` shows them.
+EXIT_STATUS = """\
+exit status:
+  0  every check held
+  1  a check failed (solve: market clearing, budget surplus, IR or IC; check: an assumption)
+  2  bad input: arguments, the model file, or an assumption (A2, A4) that breaks;
+     one 'symmech: error:' message says what and where (--debug adds the traceback)
+  3  solve --verify-precision: a result agrees with the rerun at dps + 20 to fewer than
+     dps - 5 digits (this takes precedence over 1)"""
 
 # Subcommands named in DESIGN.md whose layers do not exist yet, and the work that will add them.
 _PLANNED = {
@@ -84,7 +96,8 @@ def _build_parser():
         prog="symmech",
         description="Derive, compute and check the sigma-Walrasian Equilibrium mechanisms of "
                     "Andreyanov and Sadzik (2016) for an exchange economy.",
-        epilog="example:\n  symmech solve example2 --signals 0.12,0.87,0.45,0.66,0.31,0.58 --sigma 1",
+        epilog="example:\n  symmech solve example2 --signals 0.12,0.87,0.45,0.66,0.31,0.58 --sigma 1\n\n"
+               + EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -96,7 +109,8 @@ def _build_parser():
 
     solve = commands.add_parser("solve", parents=[common], help="compute the mechanism at one profile",
                                 description="Compute the sigma-WE allocation, price and transfers at "
-                                            "one signal profile, and check MC, BS, IR, IC and Pareto.")
+                                            "one signal profile, and check MC, BS, IR, IC and Pareto.",
+                                epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     solve.add_argument("model", metavar="MODEL", help="a model file (TOML) or a catalogue name")
     solve.add_argument("--signals", required=True, metavar="S1,S2,...",
                        help="one signal per agent in [0, 1], exact decimals or ratios, comma separated")
@@ -105,6 +119,12 @@ def _build_parser():
     solve.add_argument("--transfers", choices=["ic", "naive"], default="ic",
                        help="ic: eq. (4) with boundary constants (7); naive: eq. (2) (default ic)")
     solve.add_argument("--format", choices=["text", "json", "latex"], default="text")
+    solve.add_argument("--no-check", action="store_true",
+                       help="skip the pre-check of assumptions A2 and A4 on the signal cube (for experts: "
+                            "the solver still stops where A4 breaks at a point it meets)")
+    solve.add_argument("--verify-precision", action="store_true",
+                       help="rerun at dps + 20 digits and report the digits on which the two runs agree; "
+                            "exit status 3 if any result agrees to fewer than dps - 5")
     solve.set_defaults(run=_run_solve)
 
     check = commands.add_parser("check", parents=[common], help="check assumptions A1-A4",
@@ -146,21 +166,52 @@ def _run_solve(args):
 
     signals = _split_signals(args.signals)
     economy = symmech.load_model(args.model)
-    outcome = symmech.solve(economy, signals=signals, sigma=args.sigma.strip(), dps=args.dps,
-                            transfers=args.transfers)
+    try:
+        outcome = symmech.solve(economy, signals=signals, sigma=args.sigma.strip(), dps=args.dps,
+                                transfers=args.transfers, check_assumptions=not args.no_check)
+    except symmech.AssumptionError as exc:
+        raise _with_next_step(exc, args) from exc
+    precision = None
+    if args.verify_precision:
+        from .compare import precision_check
+        precision = precision_check(outcome)
     data = outcome.to_dict()
+    if precision is not None:
+        data["precision"] = precision.to_dict()
     if args.format == "json":
         print(json.dumps(data, indent=2))
     elif args.format == "latex":
         print(_latex_table(outcome, data))
+        if precision is not None:       # as LaTeX comments, so the output still compiles
+            print("\n".join(f"% {line}" for line in precision.to_text().splitlines()))
     else:
         print(outcome.to_text())
+        if precision is not None:
+            print()
+            print(precision.to_text())
+    status = OK
     failed = [name for name, check in data["checks"].items() if check.get("holds") is False]
     if failed:
         names = ", ".join(_CHECK_NAMES.get(n, n).lower() for n in failed)
         print(f"symmech: check failed: {names}", file=sys.stderr)
-        return CHECK_FAILED
-    return OK
+        status = CHECK_FAILED
+    if precision is not None and precision.flagged:
+        print(f"symmech: precision check failed: {precision.worst} agrees with the rerun at "
+              f"{precision.reference_dps} digits to only {precision.minimum} digits (needs "
+              f"{precision.threshold}); rerun with a larger --dps", file=sys.stderr)
+        status = PRECISION_FLAGGED
+    return status
+
+
+def _with_next_step(exc, args):
+    """The AssumptionError ``exc`` with what to do next appended to its message."""
+    from .errors import AssumptionError
+
+    steps = f"see 'symmech check {args.model}' for every assumption and its constants"
+    if not args.no_check:
+        steps += ", or pass --no-check to skip this pre-check (experts only: results need A1-A4)"
+    return AssumptionError(f"{exc}; {steps}", assumption=exc.assumption, agent=exc.agent,
+                           witness=exc.witness)
 
 
 def _run_check(args):
