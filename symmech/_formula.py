@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import sympy
 
-__all__ = ["Formula", "FormulaProblem", "compile_formula", "FUNCTIONS", "AGGREGATES", "CONSTANTS",
+__all__ = ["Formula", "FormulaProblem", "NotSeparable", "compile_formula", "FUNCTIONS", "AGGREGATES", "CONSTANTS",
            "RESERVED_NAMES", "MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT", "MAX_BITS"]
 
 #: Longest formula accepted, in characters.
@@ -70,6 +70,10 @@ _SIGNAL_NUMBER = re.compile(r"^s_?(\d+)$")
 
 class FormulaProblem(Exception):
     """One mistake in a formula, with where it is (``column``) and what to write instead."""
+
+
+class NotSeparable(Exception):
+    """The formula is not one template over aggregates of s_j (the message says where and why)."""
 
 
 def compile_formula(text, parameters=(), groups=()):
@@ -368,6 +372,27 @@ class Formula:
             raise FormulaProblem(f"SymPy could not build the formula ({type(exc).__name__}: {exc})") from None
         return _finished(value)
 
+    def template(self, members, agents, parameters, groups, quantity, signal, registry):
+        """The formula as one template for the agents ``members`` (see :mod:`symmech.structure`).
+
+        Like :meth:`build`, but ``s_i``, ``i`` and list parameters stay symbols (named by
+        ``registry``), each mean/sum whose body depends on s_j alone becomes an aggregate symbol
+        and each ``s[...]`` a pick. Raises :class:`NotSeparable` when the formula has no such form
+        (an aggregate of q, s_i, i, a list parameter, s[...] or another aggregate; an exponent
+        that depends on the agent), :class:`FormulaProblem` as :meth:`build` does.
+        """
+        if self.problems():
+            raise FormulaProblem("; ".join(self.problems()))
+        builder = _TemplateBuilder(self, tuple(members), agents, parameters, groups, quantity, signal,
+                                   registry)
+        try:
+            value = builder.value(self.tree, None, Fraction(1))
+        except (FormulaProblem, NotSeparable):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in build
+            raise FormulaProblem(f"SymPy could not build the formula ({type(exc).__name__}: {exc})") from None
+        return _finished(value)
+
 
 def _rational(value):
     if isinstance(value, Fraction):
@@ -584,3 +609,72 @@ class _Builder:
         if not (self.agent_names & {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}):
             self.cache[key] = result
         return result
+
+
+class _TemplateBuilder(_Builder):
+    """Builds one template for a group of agents: agent-specific names stay symbols."""
+
+    def __init__(self, formula, members, agents, parameters, groups, quantity, signal, registry):
+        super().__init__(formula, members[0], agents, parameters, groups, quantity, signal, {})
+        self.members = members
+        self.registry = registry
+        self.per_agent = {"i"} | {k for k, v in parameters.items() if isinstance(v, tuple)}
+
+    def value(self, node, own_j, scale):
+        if isinstance(node, ast.Subscript):
+            return self.pick(node)
+        return super().value(node, own_j, scale)
+
+    def name(self, node, own_j):
+        if node.id == "s_i":
+            return self.registry.own
+        return super().name(node, own_j)
+
+    def number(self, node):
+        if node.id == "i":
+            return self.registry.index
+        if isinstance(self.parameters.get(node.id), tuple):
+            return self.registry.parameter(node.id)
+        return super().number(node)
+
+    def constant(self, node, kind):
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if names & self.per_agent:
+            raise NotSeparable(f"{self.formula._where(node)}: the {kind} depends on the agent")
+        return super().constant(node, kind)
+
+    def pick(self, node):
+        """s[...]: the agent it names, for each member (once when the index does not use i)."""
+        uses_i = any(isinstance(n, ast.Name) and n.id == "i" for n in ast.walk(node.slice))
+        indices = []
+        for member in (self.members if uses_i else self.members[:1]):
+            plain = _Builder(self.formula, member, self.agents, self.parameters, self.groups,
+                             self.quantity, self.signal, {})
+            indices.append(plain.index(node.slice))
+        if not uses_i:
+            indices *= len(self.members)
+        return self.registry.pick(tuple(indices), ast.unparse(node.slice))
+
+    def aggregate(self, node, scale):
+        """mean/sum of a function of s_j alone: an aggregate symbol; anything else does not separate."""
+        body = node.args[0]
+        for sub in ast.walk(body):
+            bad = None
+            if isinstance(sub, ast.Name) and (sub.id in self.per_agent or sub.id in ("q", "s_i")):
+                bad = sub.id
+            elif isinstance(sub, ast.Subscript):
+                bad = "s[...]"
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in AGGREGATES:
+                bad = "a nested mean/sum"
+            if bad is not None:
+                raise NotSeparable(f"{self.formula._where(node)}: {node.func.id}(...) uses {bad}; only "
+                                   "s_j, numbers, N and scalar parameters make an aggregate")
+        group = node.args[1].id if len(node.args) == 2 else None
+        members = tuple(range(1, self.agents + 1)) if group is None else tuple(self.groups[group])
+        if not members:
+            self.fail(node, "the group is empty")
+        value = _rational(super().value(body, self.registry.body, scale))
+        if self.registry.body not in getattr(value, "free_symbols", ()):
+            total = value * len(members)
+            return total / len(members) if node.func.id == "mean" else total
+        return self.registry.aggregate(node.func.id, members, value, group)

@@ -27,26 +27,27 @@ _FAMILIES = ("price", "allocation", "transfers", "utilities", "budget_surplus")
 
 
 def _mpf(x):
-    """An mpf, an int or a Fraction as an exact mpf (no rounding: mpf arithmetic is binary)."""
+    """An mpf, or an int as an exact mpf (with enough bits that it is not rounded)."""
     if isinstance(x, mpmath.mpf):
         return x
-    if isinstance(x, int):
-        return mpmath.mpf(x)
-    raise TypeError(f"agreement_digits compares mpmath numbers, not {type(x).__name__}")
+    if isinstance(x, int) and not isinstance(x, bool):
+        with mpmath.workprec(max(53, x.bit_length())):
+            return mpmath.mpf(x)
+    raise TypeError(f"agreement_digits compares mpmath numbers (mpf or int), not {type(x).__name__}")
 
 
 def agreement_digits(a, b, cap=None):
     """The number of significant decimal digits on which ``a`` and ``b`` agree.
 
-    That is ``floor(-log10(|a - b| / max(|a|, |b|)))``, clipped to ``[0, cap]``: 1.0000000001 and
-    1 agree to 10 digits. Equal numbers (two zeros included) agree to ``cap`` digits; a zero and a
+    That is ``floor(-log10(|a - b| / max(|a|, |b|)))``, clipped to ``[0, cap]``: 1.0000000003 and
+    1 agree to 9 digits. Equal numbers (two zeros included) agree to ``cap`` digits; a zero and a
     non-zero number, numbers of opposite signs, nan or infinities agree to 0. The difference is
     taken exactly, so the answer does not depend on the working precision. ``cap`` defaults to
     the current working precision ``mpmath.mp.dps``.
 
     >>> import mpmath
-    >>> agreement_digits(mpmath.mpf(1), 1 + mpmath.mpf(10) ** -10, cap=30)
-    10
+    >>> agreement_digits(mpmath.mpf("1.0000000003"), mpmath.mpf(1), cap=30)
+    9
     >>> agreement_digits(mpmath.mpf(0), mpmath.mpf(0), cap=30), agreement_digits(mpmath.mpf(0), mpmath.mpf(1) / 3, cap=30)
     (30, 0)
     """

@@ -4,6 +4,10 @@ An Economy holds N agents, each with a utility u_i(q, s) as an exact SymPy expre
 validated when it is built and never changes; derived objects (marginal utilities, ...) are
 computed on first use and cached. :func:`load_model` and :func:`parse_model` read the TOML model
 files of DESIGN.md ("Model file"); formulas in them are parsed safely by :mod:`symmech._formula`.
+
+A model file's formulas also give the economy's :class:`~symmech.structure.Structure` (one
+template per group over aggregates), which is what lets files declare up to :data:`MAX_AGENTS`
+agents: above :data:`MAX_EXPANDED_AGENTS` the expanded utilities are built only when asked for.
 """
 
 import difflib
@@ -20,12 +24,13 @@ from pathlib import Path
 
 import sympy
 
-from ._formula import MAX_BITS, RESERVED_NAMES, FormulaProblem, compile_formula
+from ._formula import MAX_BITS, RESERVED_NAMES, FormulaProblem, NotSeparable, compile_formula
 from ._numbers import exact
 from .errors import ModelError
 
 __all__ = ["Economy", "Q", "signal_symbol", "signal_symbols",
-           "parse_model", "load_model", "catalogue_names", "parse_formula", "MAX_AGENTS"]
+           "parse_model", "load_model", "catalogue_names", "parse_formula", "MAX_AGENTS",
+           "MAX_EXPANDED_AGENTS"]
 
 #: The own quantity q in every utility expression.
 Q = sympy.Symbol("q", real=True)
@@ -41,12 +46,33 @@ def signal_symbols(n):
     return tuple(signal_symbol(k) for k in range(1, n + 1))
 
 
+class _Utilities:
+    """The ``utilities`` field: given at construction, or expanded from the structure on first use."""
+
+    def __get__(self, economy, owner=None):
+        if economy is None:
+            return None                      # the field's default
+        value = economy.__dict__.get("_utilities")
+        if value is None and economy.__dict__.get("structure") is not None:
+            value = economy.structure.expand_all()
+            economy.__dict__["_utilities"] = value
+        return value
+
+    def __set__(self, economy, value):
+        economy.__dict__["_utilities"] = value
+
+
 @dataclass(frozen=True)
 class Economy:
     """An exchange economy: ``utilities[i-1]`` is agent i's u_i(q, s).
 
     Each utility is a SymPy expression in :data:`Q` and the signal symbols
     ``signal_symbol(1) ... signal_symbol(N)``, with exact (Rational) constants.
+
+    ``structure`` (optional, filled by the model loader) holds the same utilities as templates
+    over aggregates (:mod:`symmech.structure`); the numeric backends evaluate through it in O(N)
+    per profile. An Economy built from a structure alone (``utilities=None``) expands its
+    utilities on first access. A structure is kept only with the utilities it was built with.
 
     >>> from symmech.model import Economy, Q, signal_symbols
     >>> s1, s2 = signal_symbols(2)
@@ -55,15 +81,22 @@ class Economy:
     (2, -q + 5*s_1/4 + s_2/4)
     """
 
-    utilities: tuple
+    utilities: tuple = _Utilities()
     name: str = "economy"
     groups: dict = field(default_factory=dict)       # group name -> tuple of agents (from 1)
     parameters: dict = field(default_factory=dict)   # name -> Fraction or tuple of Fractions
     source: str = ""                                  # file path or catalogue name
+    structure: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
+        given = self.__dict__.get("_utilities")
+        if given is None:
+            self._check_structure()
+            return
         object.__setattr__(self, "utilities", tuple(sympy.sympify(u, strict=True) if not isinstance(u, sympy.Basic) else u
-                                                    for u in self.utilities))
+                                                    for u in given))
+        if self.structure is not None and self.structure.utilities != self.utilities:
+            object.__setattr__(self, "structure", None)      # e.g. dataclasses.replace with new utilities
         problems = []
         if len(self.utilities) < 2:
             problems.append(f"an economy needs at least 2 agents, got {len(self.utilities)}")
@@ -81,15 +114,32 @@ class Economy:
         if problems:
             raise ModelError(problems, source=self.source or None)
 
+    def _check_structure(self):
+        if self.structure is None:
+            raise ModelError(["an economy needs utilities (one expression per agent) or a structure"],
+                             source=self.source or None)
+        problems = self.structure.problems()
+        if self.structure.n < 2:
+            problems.append(f"an economy needs at least 2 agents, got {self.structure.n}")
+        if problems:
+            raise ModelError(problems, source=self.source or None)
+
     @property
     def n(self):
         """The number of agents N."""
+        if self.structure is not None:
+            return self.structure.n
         return len(self.utilities)
+
+    @property
+    def expanded(self):
+        """Whether the expanded utilities exist already (building them is O(N^2) for large N)."""
+        return self.__dict__.get("_utilities") is not None
 
     @property
     def signals(self):
         """The signal symbols s_1 ... s_N."""
-        return signal_symbols(len(self.utilities))
+        return signal_symbols(self.n)
 
     @cached_property
     def marginal_utilities(self):
@@ -106,8 +156,11 @@ class Economy:
 
 # ---- model files ------------------------------------------------------------------------------
 
-#: The most agents a model file may declare (each utility is built as its own expression).
-MAX_AGENTS = 200
+#: The most agents a model file may declare (files whose formulas separate into templates).
+MAX_AGENTS = 5000
+#: Up to this many agents the expanded utilities are built when a file is read; above it only
+#: the structure is, and formulas that do not separate into templates are refused.
+MAX_EXPANDED_AGENTS = 200
 _MAX_TEXT = 1_000_000
 _TOP_KEYS = ("name", "agents", "groups", "parameters", "utility")
 _HEADER = re.compile(r"^\s*\[+\s*([^\]]*?)\s*\]+\s*(#.*)?$")
@@ -289,11 +342,22 @@ class _ModelReader:
         assignment = self.assignment(data, agents, groups)
         if self.problems:
             self.fail()
-        utilities = self.build(formulas, assignment, agents, parameters, groups)
-        if self.problems:
-            self.fail()
-        return Economy(utilities=tuple(utilities), name=name, groups=groups, parameters=parameters,
-                       source=self.source)
+        utilities = None
+        if agents <= MAX_EXPANDED_AGENTS:
+            utilities = tuple(self.build(formulas, assignment, agents, parameters, groups))
+            if self.problems:
+                self.fail()
+        structure, why = self.structure(formulas, assignment, agents, parameters, groups, utilities)
+        if utilities is None:
+            if structure is None:
+                self.add(f"agents = {agents}: above {MAX_EXPANDED_AGENTS} agents every formula must "
+                         f"separate into aggregates of s_j, and {why}", "agents")
+            else:
+                self.check_members(structure)
+            if self.problems:
+                self.fail()
+        return Economy(utilities=utilities, name=name, groups=groups, parameters=parameters,
+                       source=self.source, structure=structure)
 
     def toml(self):
         if not isinstance(self.text, str):
@@ -461,6 +525,47 @@ class _ModelReader:
                 self.add(f"group {name!r} ({_agents_text(members)}) has no utility; add {name} = \"...\" or "
                          'all = "..." under [utility]', "utility")
         return chosen
+
+    def structure(self, formulas, assignment, agents, parameters, groups, utilities):
+        """(Structure, None), or (None, why not) when a formula does not separate into a template."""
+        from .structure import Registry, Structure
+        registry = Registry()
+        members = {}
+        for agent in range(1, agents + 1):
+            members.setdefault(assignment[agent], []).append(agent)
+        built = []
+        for key, agents_of_key in members.items():
+            try:
+                utility = formulas[key].template(agents_of_key, agents, parameters, groups, Q, signal_symbol,
+                                                 registry)
+            except (NotSeparable, FormulaProblem) as exc:
+                return None, f"utility {key!r} does not ({exc})"
+            built.append(registry.template(key, agents_of_key, utility, parameters))
+        return Structure(agents, tuple(built), registry.aggregates(), utilities), None
+
+    def check_members(self, structure):
+        """The checks build() makes per agent, on the parts of a template that vary by agent.
+
+        Only subexpressions of per-agent numbers (parameters, i) can fold into an undefined,
+        complex or huge constant for one agent; each is evaluated for every member.
+        """
+        from ._formula import _finished
+        for template in structure.templates:
+            symbols = {s for s, _ in template.parameters}
+            risky = [node for node in sympy.preorder_traversal(template.utility)
+                     if node.free_symbols and node.free_symbols <= symbols
+                     and (node.is_Pow or isinstance(node, sympy.Function))]
+            failures = {}
+            for position, agent in enumerate(template.members):
+                values = {s: sympy.Rational(v[position].numerator, v[position].denominator)
+                          for s, v in template.parameters}
+                for node in risky:
+                    try:
+                        _finished(node.xreplace(values))
+                    except FormulaProblem as exc:
+                        failures.setdefault(str(exc), []).append(agent)
+            for message, agents in failures.items():
+                self.add(f"utility {template.key!r} for {_agents_text(agents)}: {message}", template.key, "utility")
 
     def build(self, formulas, assignment, agents, parameters, groups):
         caches = {key: {} for key in formulas}

@@ -20,6 +20,7 @@ import sympy
 from ._quadrature import Series, gauss_legendre
 from .errors import AssumptionError, ConvergenceError
 from .model import Q
+from .structure import BODY, OWN, derivatives
 
 __all__ = ["Market", "Equilibrium", "Schedule", "sweep"]
 
@@ -54,19 +55,17 @@ class Market:
 
     def __init__(self, economy):
         self.economy = economy
-        self.n = n = economy.n
-        signals = economy.signals
-        quantities = sympy.symbols(f"x_1:{n + 1}", real=True)
-        mus = [sympy.diff(u, Q) for u in economy.utilities]
-        mus_at = [mu.subs(Q, x) for mu, x in zip(mus, quantities)]
-        slopes_at = [sympy.diff(mu, x) for mu, x in zip(mus_at, quantities)]
+        self.n = economy.n
+        if economy.structure is not None:
+            self._evaluator = _StructuredEvaluator(economy.structure)
+        else:
+            self._evaluator = _ExpandedEvaluator(economy)
 
-        foc = _Compiled((quantities, signals), mus_at + slopes_at)
-        self._foc = lambda q, s: _halves(foc(q, s))
-        self._agent_foc = [_Compiled((Q, signals), [mu, sympy.diff(mu, Q)]) for mu in mus]
-        self._columns = [_Compiled((quantities, signals), [sympy.diff(mu, s) for mu in mus_at])
-                         for s in signals]
-        self._utility = [_Compiled((Q, signals), [u]) for u in economy.utilities]
+    def _foc(self, q, s):
+        return self._evaluator.foc(q, s)
+
+    def _agent_foc(self, j, x, s):
+        return self._evaluator.agent_foc(j, x, s)
 
     # -- the equilibrium -------------------------------------------------------------------
     def equilibrium(self, s, sigma, start=None):
@@ -124,7 +123,7 @@ class Market:
 
     def _bracketed(self, s, sigma):
         """A price to about 12 digits by safeguarded Newton on excess demand (falls in p)."""
-        zero = [self._agent_foc[j](mpmath.mpf(0), s)[0] for j in range(self.n)]
+        zero = [self._agent_foc(j, mpmath.mpf(0), s)[0] for j in range(self.n)]
         low, high = min(zero), max(zero)
         q = [mpmath.mpf(0)] * self.n
         if low == high:
@@ -154,7 +153,7 @@ class Market:
     def _quantity(self, j, s, price, sigma, start):
         """q_j(p): the root of mu_j(q, s) - p - sigma q (decreasing in q), and d mu_j/d q there."""
         def g(x):
-            mu, a = self._agent_foc[j](x, s)
+            mu, a = self._agent_foc(j, x, s)
             if not a - sigma < 0:
                 self._slopes([x if k == j else mpmath.mpf(0) for k in range(self.n)], s, sigma)
             return mu - price - sigma * x, a - sigma
@@ -200,14 +199,167 @@ class Market:
                   {\\sum_j w_j}, \\quad w_j = (\\sigma - \\partial\\mu_j/\\partial q_j)^{-1},
                   \\quad \\frac{\\partial q_j}{\\partial s_i} = w_j(\\partial\\mu_j/\\partial s_i - \\partial p/\\partial s_i)
         """
-        column = self._columns[i](list(eq.allocation), s)
+        column = self._evaluator.column(i, list(eq.allocation), s)
         weights = [1 / (sigma - a) for a in eq.slopes]
         dp = mpmath.fsum(w * c for w, c in zip(weights, column)) / mpmath.fsum(weights)
         return dp, [w * (c - dp) for w, c in zip(weights, column)]
 
     def utility(self, j, q, s):
         """u_j(q, s)."""
+        return self._evaluator.utility(j, q, s)
+
+
+class _ExpandedEvaluator:
+    """Expanded utilities as mpmath functions: mu, d mu/dq and d mu/d s_i of all agents at once."""
+
+    def __init__(self, economy):
+        n = economy.n
+        signals = economy.signals
+        quantities = sympy.symbols(f"x_1:{n + 1}", real=True)
+        mus = [sympy.diff(u, Q) for u in economy.utilities]
+        mus_at = [mu.subs(Q, x) for mu, x in zip(mus, quantities)]
+        slopes_at = [sympy.diff(mu, x) for mu, x in zip(mus_at, quantities)]
+        foc = _Compiled((quantities, signals), mus_at + slopes_at)
+        self.foc = lambda q, s: _halves(foc(q, s))
+        self._agent_foc = [_Compiled((Q, signals), [mu, sympy.diff(mu, Q)]) for mu in mus]
+        self._columns = [_Compiled((quantities, signals), [sympy.diff(mu, s) for mu in mus_at])
+                         for s in signals]
+        self._utility = [_Compiled((Q, signals), [u]) for u in economy.utilities]
+
+    def agent_foc(self, j, x, s):
+        return self._agent_foc[j](x, s)
+
+    def column(self, i, q, s):
+        return self._columns[i](q, s)
+
+    def utility(self, j, q, s):
         return self._utility[j](q, s)[0]
+
+
+class _StructuredEvaluator:
+    """Templates over aggregates (:mod:`symmech.structure`) as mpmath functions: O(N) per profile.
+
+    The aggregates of the last profile are kept, so the Newton steps at one profile compute them
+    once.
+    """
+
+    def __init__(self, structure):
+        self.n = structure.n
+        index = {a.symbol: k for k, a in enumerate(structure.aggregates)}
+        self._aggregates = []
+        for a in structure.aggregates:
+            w = a.weight
+            self._aggregates.append((tuple(m - 1 for m in a.members), frozenset(m - 1 for m in a.members),
+                                     (w.numerator, w.denominator),
+                                     _Compiled((BODY,), [a.body, sympy.diff(a.body, BODY)])))
+        self._templates = []
+        for t in structure.templates:
+            d = derivatives(t)
+            args = (Q, OWN, *t.aggregates, *(p for p, _ in t.picks), *(p for p, _ in t.parameters))
+            self._templates.append(_TemplateFunctions(
+                t, [index[a] for a in t.aggregates],
+                _Compiled(args, [d.marginal, d.slope]),
+                _Compiled(args, [d.own, *d.by_aggregate, *d.by_pick]),
+                _Compiled(args, [d.utility])))
+        self._owner = [None] * self.n
+        for k, t in enumerate(structure.templates):
+            for position, agent in enumerate(t.members):
+                self._owner[agent - 1] = (self._templates[k], position)
+        self._last = (None, None, None)
+
+    def _state(self, s):
+        """The aggregate values at profile s (cached for the last one)."""
+        key, prec, values = self._last
+        if prec == mpmath.mp.prec and key is not None and len(key) == len(s) and all(
+                x is y or x == y for x, y in zip(key, s)):
+            return values
+        values = []
+        for members, _, (p, q), body in self._aggregates:
+            values.append(mpmath.fsum(body(s[m])[0] for m in members) * p / q)
+        self._last = (tuple(s), mpmath.mp.prec, values)
+        return values
+
+    def _args(self, j, x, s, aggregates):
+        functions, position = self._owner[j]
+        return functions, position, functions.arguments(position, x, s, aggregates)
+
+    def foc(self, q, s):
+        aggregates = self._state(s)
+        mu, slope = [], []
+        for j in range(self.n):
+            functions, _, args = self._args(j, q[j], s, aggregates)
+            m, a = functions.foc(*args)
+            mu.append(m)
+            slope.append(a)
+        return mu, slope
+
+    def agent_foc(self, j, x, s):
+        functions, _, args = self._args(j, x, s, self._state(s))
+        return functions.foc(*args)
+
+    def column(self, i, q, s):
+        """d mu_j/d s_i for every j: own term, aggregates' chain rule, picks naming i."""
+        aggregates = self._state(s)
+        moved = {}
+        for k, (_, members, (p, w), body) in enumerate(self._aggregates):
+            if i in members:
+                moved[k] = body(s[i])[1] * p / w
+        column = []
+        for j in range(self.n):
+            functions, position, args = self._args(j, q[j], s, aggregates)
+            if not moved and j != i and not functions.picks_of(position, i):
+                column.append(mpmath.mpf(0))
+                continue
+            grad = functions.grad(*args)
+            value = grad[0] if j == i else mpmath.mpf(0)
+            for local, k in enumerate(functions.aggregates):
+                if k in moved:
+                    value += grad[1 + local] * moved[k]
+            for m in functions.picks_of(position, i):
+                value += grad[1 + len(functions.aggregates) + m]
+            column.append(value)
+        return column
+
+    def utility(self, j, q, s):
+        functions, _, args = self._args(j, q, s, self._state(s))
+        return functions.utility(*args)[0]
+
+
+class _TemplateFunctions:
+    """One template's compiled functions and its members' per-agent values."""
+
+    def __init__(self, template, aggregates, foc, grad, utility):
+        self.aggregates = aggregates               # global aggregate indices, in argument order
+        self.members = [m - 1 for m in template.members]
+        self.picks = [indices for _, indices in template.picks]
+        self._values = [values for _, values in template.parameters]
+        self._foc, self._grad, self._utility = foc, grad, utility
+        self._cache = {}
+
+    def parameters(self, position):
+        prec = mpmath.mp.prec
+        table = self._cache.get(prec)
+        if table is None:
+            table = self._cache[prec] = [[mpmath.mpf(v[k].numerator) / v[k].denominator for v in self._values]
+                                         for k in range(len(self._values[0]) if self._values else 0)]
+        return table[position] if table else []
+
+    def arguments(self, position, x, s, aggregates):
+        return (x, s[self.members[position]], *[aggregates[k] for k in self.aggregates],
+                *[s[indices[position] - 1] for indices in self.picks], *self.parameters(position))
+
+    def picks_of(self, position, i):
+        """The picks that name agent i (from 0) for this member."""
+        return [m for m, indices in enumerate(self.picks) if indices[position] - 1 == i]
+
+    def foc(self, *args):
+        return self._foc(*args)
+
+    def grad(self, *args):
+        return self._grad(*args)
+
+    def utility(self, *args):
+        return self._utility(*args)
 
 
 class _Compiled:
@@ -431,7 +583,12 @@ def _pivot(market, i, s, sigma, at_zero, at_one):
         else:
             high = r
         _, dq = market.own_report_response(eq, i, profile, sigma)
-        new = r - x / dq[i] if dq[i] > 0 else (low + high) / 2
+        step = x / dq[i] if dq[i] > 0 else None
+        if step is not None and abs(step) <= tol:      # before the bracket: r - step may round to r
+            new = r - step
+            eq = market.equilibrium(_with(s, i, new), sigma, eq)
+            return new, eq
+        new = r - step if step is not None else (low + high) / 2
         if not low < new < high:
             new = (low + high) / 2
         if abs(new - r) <= tol:

@@ -6,10 +6,15 @@ regret any agent gets from any misreport in [0, 1], found by a dense search over
 schedule, refined by golden section and confirmed by a fresh solve when positive) and
 epsilon-Pareto efficiency (the largest shortfall against the Walrasian allocation with Walrasian
 transfers, sigma = 0).
+
+Two backends run the same algorithm: ``"mpmath"`` (:mod:`symmech.numeric`, any dps) and
+``"float64"`` (:mod:`symmech.fast`, numpy, vectorised over agents; its outcomes have dps = 15);
+``"auto"`` takes float64 when dps <= 15.
 """
 
 from dataclasses import dataclass
 from fractions import Fraction
+import math
 
 import mpmath
 
@@ -19,7 +24,11 @@ from .errors import ModelError
 from .model import Economy
 from .numeric import Market, _nodes_for, sweep
 
-__all__ = ["solve", "Outcome", "Checks", "SolverInfo", "check_profile"]
+__all__ = ["solve", "Outcome", "Checks", "SolverInfo", "check_profile", "BACKENDS", "backend_for"]
+
+#: The numeric backends ``solve`` accepts.
+BACKENDS = ("auto", "mpmath", "float64")
+_FLOAT64_DPS = 15
 
 _SEARCH_POINTS = 12      # per panel, in the dense regret search
 _GOLDEN_STEPS = 56
@@ -156,7 +165,14 @@ def _decimal(x):
     return sign + (digits[:-places] + "." + digits[-places:]).rstrip("0").rstrip(".")
 
 
-def _inputs(economy, signals, sigma, dps, transfers):
+def backend_for(backend, dps):
+    """The backend ``solve`` uses: ``auto`` is float64 when dps <= 15, else mpmath."""
+    if backend == "auto":
+        return "float64" if isinstance(dps, int) and dps <= _FLOAT64_DPS else "mpmath"
+    return backend
+
+
+def _inputs(economy, signals, sigma, dps, transfers, backend="auto"):
     """Exact, validated inputs; one ModelError naming every mistake."""
     problems = []
     parsed = []
@@ -181,12 +197,14 @@ def _inputs(economy, signals, sigma, dps, transfers):
         problems.append(f"dps is {dps!r}; ask for at least 10 digits")
     if transfers not in ("ic", "naive"):
         problems.append(f"transfers is {transfers!r}; use 'ic' (eq. 4 + 7) or 'naive' (eq. 2)")
+    if backend not in BACKENDS:
+        problems.append(f"backend is {backend!r}; use 'auto', 'mpmath' (any dps) or 'float64' (numpy, 15 digits)")
     if problems:
         raise ModelError(problems)
     return tuple(parsed), sigma
 
 
-def solve(economy, signals, sigma, dps=30, transfers="ic", check_assumptions=True):
+def solve(economy, signals, sigma, dps=30, transfers="ic", check_assumptions=True, backend="auto"):
     """The sigma-WE mechanism at a profile, with every ex-post check.
 
     Parameters
@@ -196,25 +214,63 @@ def solve(economy, signals, sigma, dps=30, transfers="ic", check_assumptions=Tru
     sigma : the slope sigma >= 0 of eq. 1
     dps : significant digits wanted (>= 10); results are correct to at least dps - 5
     transfers : "ic" (eq. 4 with eq. 7's constants) or "naive" (eq. 2)
+    check_assumptions : run the A2/A4 sampling pre-check first
+    backend : "mpmath" (any dps), "float64" (numpy, vectorised over agents; the outcome has
+        dps = 15) or "auto" (float64 when dps <= 15); ``outcome.solver.method`` names it
 
     Examples
     --------
     >>> import symmech
     >>> out = symmech.solve("example1", ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6"], "0.1", dps=20)
-    >>> print(mpmath.nstr(out.price, 10), out.checks.all_hold)
-    0.525 True
+    >>> print(mpmath.nstr(out.price, 10), out.checks.incentive_compatibility.holds, out.solver.method.split(":")[0])
+    0.525 True mpmath
+    >>> fast = symmech.solve("example1", ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6"], "0.1", backend="float64")
+    >>> print(mpmath.nstr(fast.price, 10), fast.dps, fast.solver.method.split(":")[0])
+    0.525 15 float64 (numpy)
     """
     if not isinstance(economy, Economy):
         from .model import load_model
         economy = load_model(economy)
-    exact_signals, exact_sigma = _inputs(economy, signals, sigma, dps, transfers)
+    exact_signals, exact_sigma = _inputs(economy, signals, sigma, dps, transfers, backend)
+    backend = backend_for(backend, dps)
     if check_assumptions:
-        from .assumptions import require_assumptions
-        require_assumptions(economy)
+        if economy.expanded:
+            from .assumptions import require_assumptions
+            require_assumptions(economy)
+        else:                     # a large model file: sample through the templates instead
+            from .fast import require_assumptions_at_scale
+            require_assumptions_at_scale(economy)
+    if backend == "float64":
+        return _outcome_float64(economy, exact_signals, exact_sigma, transfers)
     market = Market(economy)
     with working_precision(dps):
         s = [to_mpf(x) for x in exact_signals]
         return _outcome(market, s, exact_signals, exact_sigma, dps, transfers)
+
+
+def _outcome_float64(economy, exact_signals, exact_sigma, kind):
+    """The outcome by the float64 backend; numbers become mpf (exactly the doubles computed)."""
+    from .fast import DPS, solve_float64
+    found = solve_float64(economy, [float(x) for x in exact_signals], float(exact_sigma), kind)
+    f = lambda x: mpmath.mpf(float(x))        # noqa: E731 - a double is exact as an mpf
+    tol = found.tolerance
+    agents = range(economy.n)
+    worst = min(agents, key=lambda i: found.ir_margins[i])
+    top = max(agents, key=lambda i: found.regrets[i])
+    gap = max(agents, key=lambda i: found.shortfalls[i])
+    surplus = math.fsum(found.transfers)
+    checks = Checks(
+        MarketClearing(found.residual <= tol, f(found.residual)),
+        BudgetSurplus(surplus >= -tol, f(surplus)),
+        IndividualRationality(bool(found.ir_margins[worst] >= -tol), f(found.ir_margins[worst]), worst + 1),
+        IncentiveCompatibility(bool(found.regrets[top] <= tol), f(found.regrets[top]), top + 1,
+                               f(found.misreports[top])),
+        Pareto(f(max(found.shortfalls[gap], 0.0)), gap + 1))
+    solver = SolverInfo(found.method, found.iterations, f(found.solver_residual), found.nodes, True)
+    return Outcome(economy, exact_signals, exact_sigma, DPS, kind, f(found.price),
+                   tuple(map(f, found.allocation)), tuple(map(f, found.transfers)), tuple(map(f, found.utilities)),
+                   f(surplus), tuple(map(f, found.pivots)), f(found.walrasian_price),
+                   tuple(map(f, found.walrasian_allocation)), checks, solver)
 
 
 def _outcome(market, s, exact_signals, exact_sigma, dps, kind):
@@ -230,7 +286,7 @@ def _outcome(market, s, exact_signals, exact_sigma, dps, kind):
     utilities = tuple(market.utility(i, q[i], s) - transfers[i] for i in range(n))
     walras = market.equilibrium(s, mpmath.mpf(0), base)
     checks = check_profile(market, s, sigma, dps, kind, base, schedules, transfers, utilities, walras)
-    solver = SolverInfo(f"{base.method}; transfers on Gauss-Legendre panels, "
+    solver = SolverInfo(f"mpmath: {base.method}; transfers on Gauss-Legendre panels, "
                         f"{_nodes_for(dps + GUARD_DIGITS)} nodes each",
                         base.iterations, base.residual,
                         sum(sch.nodes for sch in schedules), True)

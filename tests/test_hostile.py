@@ -27,7 +27,7 @@ import symmech
 import symmech.verify
 from symmech import Economy, ModelError
 from symmech.cli import main
-from symmech.model import parse_formula, parse_model
+from symmech.model import MAX_AGENTS, parse_formula, parse_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = Path(tempfile.gettempdir()) / f"symmech_hostile_marker_{os.getpid()}"
@@ -139,6 +139,14 @@ def test_code_execution_attempt_is_refused(text, capsys, tmp_path):
     cli_refuses(capsys, tmp_path, model_text(text))
 
 
+@pytest.mark.parametrize("text", [CODE[0], "9**9**9", "\uff51*\uff53_\uff49"])
+def test_check_command_refuses_the_same_way(text, capsys, tmp_path):
+    path = tmp_path / "hostile.toml"
+    path.write_text(model_text(text), encoding="utf-8")
+    status, out, err = cli(capsys, "check", path)
+    assert_one_error(status, out, err)
+
+
 # ---- payloads outside formulas: parameters, names, groups, the command line --------------------------
 
 PAYLOAD = f"__import__('os').system('touch {M}')"
@@ -241,7 +249,7 @@ BIG_DOCUMENTS = {
                                          '[utility]\nall = "a*q"\n',
     "agents = 10**9": 'agents = 1000000000\n[utility]\nall = "s_i*q"\n',
     "agents = 2**70": f'agents = {2**70}\n[utility]\nall = "s_i*q"\n',
-    "agents = 201": 'agents = 201\n[utility]\nall = "s_i*q"\n',
+    "agents = MAX_AGENTS + 1": f'agents = {MAX_AGENTS + 1}\n[utility]\nall = "s_i*q"\n',
     "arrays nested 10**4 deep": 'agents = 3\n[parameters]\na = ' + "[" * 10**4 + "]" * 10**4 +
                                 '\n[utility]\nall = "q"\n',
     "inline tables nested 5000 deep": 'agents = 3\n[parameters]\na = ' + "{b=" * 5000 + "1" + "}" * 5000 +
