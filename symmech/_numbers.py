@@ -15,8 +15,10 @@ import mpmath
 __all__ = ["exact", "to_mpf", "working_precision", "GUARD_DIGITS", "tolerance", "format_number"]
 
 GUARD_DIGITS = 10
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_RATIO = re.compile(r"^[+-]?\d+\s*/\s*[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+_RATIO = re.compile(r"^[+-]?\d+\s*/\s*[+-]?\d+$", re.ASCII)
+_MAX_DIGITS = 400         # an input longer than this is a mistake, not a number to compute with
+_MAX_EXPONENT = 400
 
 
 def exact(value):
@@ -31,14 +33,22 @@ def exact(value):
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
     if isinstance(value, (int, Fraction)):
-        return Fraction(value)
+        value = Fraction(value)
+        if max(abs(value.numerator), value.denominator).bit_length() > 4 * _MAX_DIGITS:
+            raise ValueError(f"a number with over {_MAX_DIGITS} digits is too large")
+        return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{value!r} is not a finite number")
         return Fraction(repr(value))
     if isinstance(value, str):
         text = value.strip()
-        if _DECIMAL.match(text) or _RATIO.match(text):
+        decimal = _DECIMAL.match(text)
+        if decimal or _RATIO.match(text):
+            if len(text) > _MAX_DIGITS or (decimal and decimal.group(3)
+                                           and abs(int(decimal.group(3)[1:])) > _MAX_EXPONENT):
+                raise ValueError(f"{text[:20]}... is too large a number (at most {_MAX_DIGITS} "
+                                 f"characters and exponents up to {_MAX_EXPONENT})")
             try:
                 return Fraction(text.replace(" ", ""))
             except ZeroDivisionError:

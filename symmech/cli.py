@@ -205,9 +205,11 @@ def _run_solve(args):
 
 def _with_next_step(exc, args):
     """The AssumptionError ``exc`` with what to do next appended to its message."""
+    import shlex
+
     from .errors import AssumptionError
 
-    steps = f"see 'symmech check {args.model}' for every assumption and its constants"
+    steps = f"see 'symmech check {shlex.quote(args.model)}' for every assumption and its constants"
     if not args.no_check:
         steps += ", or pass --no-check to skip this pre-check (experts only: results need A1-A4)"
     return AssumptionError(f"{exc}; {steps}", assumption=exc.assumption, agent=exc.agent,

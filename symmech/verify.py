@@ -30,6 +30,7 @@ __all__ = ["solve", "Outcome", "Checks", "SolverInfo", "check_profile", "BACKEND
 BACKENDS = ("auto", "mpmath", "float64")
 _FLOAT64_DPS = 15
 
+MAX_DPS = 1000           # beyond this a solve takes hours: refuse rather than hang
 _SEARCH_POINTS = 12      # per panel, in the dense regret search
 _GOLDEN_STEPS = 56
 
@@ -176,6 +177,9 @@ def _inputs(economy, signals, sigma, dps, transfers, backend="auto"):
     """Exact, validated inputs; one ModelError naming every mistake."""
     problems = []
     parsed = []
+    if isinstance(signals, (str, bytes)) or not hasattr(signals, "__iter__"):
+        raise ModelError([f"signals must be a list with one number per agent, got {signals!r:.60}"])
+    signals = list(signals)
     for k, x in enumerate(signals, start=1):
         try:
             parsed.append(exact(x))
@@ -193,8 +197,8 @@ def _inputs(economy, signals, sigma, dps, transfers, backend="auto"):
             problems.append(f"sigma is {_decimal(sigma)}; the slope sigma must be >= 0")
     except (TypeError, ValueError) as err:
         problems.append(f"sigma: {err}")
-    if not isinstance(dps, int) or isinstance(dps, bool) or dps < 10:
-        problems.append(f"dps is {dps!r}; ask for at least 10 digits")
+    if not isinstance(dps, int) or isinstance(dps, bool) or not 10 <= dps <= MAX_DPS:
+        problems.append(f"dps is {dps!r:.30}; ask for 10 to {MAX_DPS} digits")
     if transfers not in ("ic", "naive"):
         problems.append(f"transfers is {transfers!r}; use 'ic' (eq. 4 + 7) or 'naive' (eq. 2)")
     if backend not in BACKENDS:
