@@ -16,6 +16,12 @@ _LAZY = {
     "load_model": "model", "catalogue_names": "model",
     "check_assumptions": "assumptions", "require_assumptions": "assumptions",
     "solve": "verify", "Outcome": "verify",
+    "derive": "symbolic", "derive_example": "symbolic", "Derivation": "symbolic", "is_quadratic": "symbolic",
+    "deficit_profile": "symbolic",
+    "derivation_latex": "latex",
+    "compare_printed": "printed",
+    "certify_assumptions": "certify", "certify_price": "certify", "certify_budget_sign": "certify",
+    "precision_check": "compare", "agreement_digits": "compare",
 }
 
 __all__ = ["SymmechError", "ModelError", "AssumptionError", "ConvergenceError", *_LAZY]

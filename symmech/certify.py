@@ -48,7 +48,8 @@ _BUDGET = 2000        # boxes evaluated per extremum search
 _DEPTH = 40           # most halvings of one coordinate
 _MAX_VERTICES = 8     # the root box's 2^k vertices are tried as points up to this k
 _MVF_DIMS = 3         # the mean value form is used for expressions of at most this many variables
-_REL_GAP = Fraction(1, 2**40)
+_MAX_DEPTH = 60       # box corners stay exact at the 64-bit working precision
+_REL_GAP = 2.0**-40        # relative gap at which a search stops (only decides when)
 _Q_ROUNDS = 6         # rounds of the self-consistent q range
 
 _STATEMENTS = {
@@ -132,9 +133,11 @@ def _decimal(x, digits=12, rounding="nearest"):
     shift = digits - 1 - math.floor(math.log10(abs(x.numerator)) - math.log10(x.denominator))
     scaled = x * Fraction(10) ** shift
     whole = {"floor": math.floor, "ceiling": math.ceil}.get(rounding, round)(scaled)
-    text = format(Decimal(int(whole)).scaleb(-shift).normalize(), "f") if abs(shift) < 40 else \
-        format(Decimal(int(whole)).scaleb(-shift).normalize(), "E")
-    return text
+    value = Decimal(f"{int(whole)}E{-shift}")        # from a string: exact, no context rounding
+    if not -8 <= value.adjusted() <= 20:
+        return format(value, "E")
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ---- the expression walker -------------------------------------------------------------------
@@ -143,6 +146,7 @@ class _ArbOps:
     """arb balls: rigorous enclosures."""
 
     name = "arb"
+    fold = staticmethod(lambda fs, op: _signed_fold(fs, op))
 
     @staticmethod
     def rational(p, q):
@@ -184,6 +188,7 @@ class _MpOps:
     """mpmath numbers at the working precision: plain values, for the candidate Newton."""
 
     name = "mpmath"
+    fold = staticmethod(lambda fs, op: _fold(fs, op))
 
     @staticmethod
     def rational(p, q):
@@ -220,6 +225,7 @@ class _IvOps:
     """mpmath.iv intervals, only to measure arb against (iv has no tanh, cosh, sinh, atan)."""
 
     name = "mpmath.iv"
+    fold = staticmethod(lambda fs, op: _fold(fs, op))
 
     @staticmethod
     def rational(p, q):
@@ -279,15 +285,54 @@ def _build(expr, index, ops):
     if expr.is_Number:
         _refuse(expr, "a binary float or non-rational number; write it as an exact rational")
     if isinstance(expr, sympy.Add):
-        return _fold([_build(a, index, ops) for a in expr.args], operator.add)
+        return ops.fold([_build(a, index, ops) for a in expr.args], operator.add)
     if isinstance(expr, sympy.Mul):
-        return _fold([_build(a, index, ops) for a in expr.args], operator.mul)
+        return ops.fold([_build(a, index, ops) for a in expr.args], operator.mul)
     if isinstance(expr, sympy.Pow):
         return _power(expr, index, ops)
     if isinstance(expr, sympy.Function) and expr.func in ops.functions and len(expr.args) == 1:
         f, g = ops.functions[expr.func], _build(expr.args[0], index, ops)
         return lambda v: f(g(v))
     _refuse(expr, f"{type(expr).__name__} is not supported by the {ops.name} walker")
+
+
+def _signed_fold(fs, op):
+    """Like :func:`_fold` on arb balls, but a sum of terms >= 0 (<= 0), or a product whose
+    factors all have a proven sign, keeps its sign exactly: mid-rad rounding would otherwise
+    let e.g. s/80 on s in [0, 1] dip a hair below 0 and hide that it is >= 0."""
+    is_mul = op is operator.mul
+
+    def run(v):
+        values = [f(v) for f in fs]
+        acc = values[0]
+        for x in values[1:]:
+            acc = op(acc, x)
+        if acc >= 0 or acc <= 0:
+            return acc
+        sign = _sign_of(values, is_mul)
+        if sign > 0:
+            return acc.nonnegative_part()
+        if sign < 0:
+            return -(-acc).nonnegative_part()
+        return acc
+    return run
+
+
+def _sign_of(values, is_mul):
+    """+1 / -1 when the sum (product) of ``values`` is proven >= 0 / <= 0 from their signs, else 0."""
+    if is_mul:
+        sign = 1
+        for x in values:
+            if x <= 0 and not x >= 0:
+                sign = -sign
+            elif not x >= 0:
+                return 0
+        return sign
+    if all(x >= 0 for x in values):
+        return 1
+    if all(x <= 0 for x in values):
+        return -1
+    return 0
 
 
 def _fold(fs, op):
@@ -383,13 +428,20 @@ class Enclosure:
         x = _to_fraction(x) if isinstance(x, mpmath.mpf) else exact(x)
         return self.lower <= x <= self.upper
 
-    def to_list(self, digits=12):
+    def to_list(self, digits=17):
         """[lower rounded down, upper rounded up] as decimal strings: still an enclosure."""
         return [_decimal(self.lower, digits, "floor"), _decimal(self.upper, digits, "ceiling")]
 
     def text(self, digits=8):
-        lo, hi = self.to_list(digits)
-        return lo if self.lower == self.upper else f"[{lo}, {hi}]"
+        """'[lo, hi]' rounded outward; a narrow interval as 'mid (width w)', mid to 10 digits."""
+        if not self.finite or self.lower == self.upper:
+            lo, hi = self.to_list(digits)
+            return lo if self.lower == self.upper else f"[{lo}, {hi}]"
+        mid = (self.lower + self.upper) / 2
+        if self.width > abs(mid) * Fraction(1, 10**6) + Fraction(1, 10**30):
+            lo, hi = self.to_list(digits)
+            return f"[{lo}, {hi}]"
+        return f"{_decimal(mid, 10)} (width {_decimal(self.width, 2, 'ceiling')})"
 
     @staticmethod
     def of_ball(ball):
@@ -434,33 +486,95 @@ def enclose(expr, box, prec=_PREC):
 def enclose_extremum(expr, box, kind="min", budget=_BUDGET, depth=_DEPTH, prec=_PREC):
     """Enclose min (or max) of ``expr`` over ``box`` (dict symbol -> (lo, hi), exact ends).
 
-    Branch and bound: the box whose interval evaluation gives the weakest bound is split along
-    its widest coordinate (relative to the box it came from) until the gap between that bound
-    and the best value proven at a point (midpoints of boxes, and the vertices of the first box
-    when it has at most 8 dimensions) is below 2^-40 relative, ``budget`` boxes were evaluated
-    or the boxes are ``depth`` halvings fine.
+    Each variable is mapped onto [0, 1] (x = lo + (hi - lo) t, exactly), so every box met has
+    dyadic corners and its ball is built without rounding. Then:
+
+    1. monotonicity: where a partial derivative is proven >= 0 (or <= 0) on the whole box,
+       the minimum lies on the face t = 0 (or t = 1), so that variable is fixed; repeated until
+       no derivative has a proven sign (a linear expression ends as a single point);
+    2. branch and bound on the rest: the box with the weakest lower bound is split along its
+       widest coordinate until the gap to the best value proven at a point (box midpoints, and
+       the vertices when at most 8 variables are left) is below 2^-40 relative, ``budget`` boxes
+       were evaluated, or boxes are ``depth`` halvings fine. With at most 3 variables the lower
+       bound is the better of the natural interval extension and the mean value form.
+
+    The result's ``bound`` provably contains the true min (max); ``point`` (exact Fractions,
+    one per variable of ``box``) is where its inner end was proven, ``value`` encloses the
+    expression there.
 
     >>> x, y = sympy.symbols("x y")
     >>> e = enclose_extremum((x - sympy.Rational(1, 3))**2 + y, {x: (0, 1), y: (0, 1)})
-    >>> e.bound.lower <= 0 <= e.bound.upper, e.bound.width < 1e-9
-    (True, True)
+    >>> e.bound.lower <= 0 <= e.bound.upper, e.bound.width < 1e-9, e.point[1]
+    (True, True, Fraction(0, 1))
     """
+    if kind not in ("min", "max"):
+        raise ModelError([f"kind is {kind!r}; use 'min' or 'max'"])
+    if not 0 <= int(depth) <= _MAX_DEPTH or int(prec) < _PREC:
+        raise ModelError([f"depth must lie in [0, {_MAX_DEPTH}] and prec be >= {_PREC} bits "
+                          f"(got depth {depth}, prec {prec})"])
     variables = tuple(box)
     ranges = [(exact(lo), exact(hi)) for lo, hi in box.values()]
-    for lo, hi in ranges:
+    for v, (lo, hi) in zip(variables, ranges):
         if lo > hi:
-            raise ModelError([f"a box range [{lo}, {hi}] is empty"])
+            raise ModelError([f"the range of {v} is [{lo}, {hi}], which is empty"])
     target = sympy.sympify(expr)
     target = -target if kind == "max" else target
-    fn = interval_function(target, variables, prec=prec)
-    gradient = _gradient(target, variables, prec)
+    unit = tuple(sympy.Symbol(f"_t{k}", real=True) for k in range(len(variables)))
+    mapping = {v: (t if (lo, hi) == (0, 1) else _rational(lo) + _rational(hi - lo) * t)
+               for v, t, (lo, hi) in zip(variables, unit, ranges)}
+    scaled = target.xreplace(mapping)
     with arb_precision(prec):
-        found = _minimise(fn, ranges, budget, depth, gradient)
-    bound, point, value, boxes, settled = found
+        fixed, reduced = _monotone_faces(scaled, [t for t in unit if t in scaled.free_symbols], prec)
+        rest = tuple(t for t in unit if t in reduced.free_symbols)
+        fn = interval_function(reduced, rest, prec=prec)
+        bound, where, value, boxes, settled = _minimise(fn, len(rest), budget, int(depth),
+                                                        _gradient(reduced, rest, prec))
+    at = {**fixed, **dict(zip(rest, where))} if where is not None else None
+    point = None if at is None else tuple(lo + (hi - lo) * at.get(t, Fraction(1, 2))
+                                          for t, (lo, hi) in zip(unit, ranges))
     if kind == "max":
         bound = Enclosure(-bound.upper, -bound.lower)
         value = None if value is None else Enclosure(-value.upper, -value.lower)
     return Extremum(kind, bound, point, value, boxes, settled)
+
+
+def _rational(x):
+    return sympy.Rational(x.numerator, x.denominator)
+
+
+def _unit_ball(num, level):
+    """The ball of [num/2^level, (num+1)/2^level] (within [0, 1], so never below 0)."""
+    return arb(fmpq(2 * num + 1, 2 ** (level + 1)), fmpq(1, 2 ** (level + 1))).nonnegative_part()
+
+
+def _unit_point(num, level):
+    """The exact midpoint of that interval, as a ball and as a Fraction."""
+    return arb(fmpq(2 * num + 1, 2 ** (level + 1))), Fraction(2 * num + 1, 2 ** (level + 1))
+
+
+def _monotone_faces(expr, free, prec):
+    """(fixed, reduced): variables fixed at 0 or 1 where a derivative has a proven sign on the
+    unit box, and ``expr`` with them put in. Sound: if d f/d t >= 0 on the box, the minimum
+    over the box is attained on the face t = 0 (and stays there on every face fixed after)."""
+    fixed, remaining = {}, list(free)
+    while remaining:
+        balls = [_unit_ball(0, 0)] * len(remaining)
+        found = {}
+        for t in remaining:
+            try:
+                slope = interval_function(sympy.diff(expr, t), tuple(remaining), prec=prec)(balls)
+            except SymmechError:
+                continue
+            if slope >= 0:
+                found[t] = 0
+            elif slope <= 0:
+                found[t] = 1
+        if not found:
+            break
+        fixed.update({t: Fraction(v) for t, v in found.items()})
+        expr = expr.xreplace({t: sympy.Integer(v) for t, v in found.items()})
+        remaining = [t for t in remaining if t not in found and t in expr.free_symbols]
+    return fixed, expr
 
 
 def _gradient(expr, variables, prec):
@@ -474,65 +588,89 @@ def _gradient(expr, variables, prec):
         return None
 
 
-def _minimise(fn, ranges, budget, depth, gradient=None):
-    """(Enclosure of min fn, best point, its value, boxes used, settled) by branch and bound.
+def _better_lower(a, b):
+    """The larger of two lower bounds (arb points or None for 'unbounded')."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b > a else a
 
+
+def _low_end(ball):
+    return ball.lower() if ball.is_finite() else None
+
+
+def _minimise(fn, k, budget, depth, gradient=None):
+    """(Enclosure of min fn over [0, 1]^k, best point, its value, boxes used, settled).
+
+    A box is a tuple of (num, level) per coordinate: [num/2^level, (num+1)/2^level]. Heap keys
+    are floats, used only to choose the next box; every bound returned is computed exactly.
     A box's lower bound is the better of the natural interval extension and, with a gradient,
     the mean value form f(m) + grad f(box) . (box - m), whose overestimate shrinks like the
     square of the box width (the natural one only like the width).
     """
-    k = len(ranges)
-    best = [math.inf, None, None]     # proven upper bound of the min, its point, its value
+    best = {"top": None, "point": None, "ball": None}     # proven upper bound of the min
 
-    def try_point(point):
-        ball = fn([_point(x) for x in point])
-        top = _upper(ball)
-        if top < best[0]:
-            best[:] = [top, point, Enclosure.of_ball(ball)]
+    def try_point(balls, point, ball=None):
+        ball = fn(balls) if ball is None else ball
+        if ball.is_finite() and (best["top"] is None or ball.upper() < best["top"]):
+            best.update(top=ball.upper(), point=point, ball=ball)
 
-    def evaluate(box):
-        low = _lower(fn([_interval(lo, hi) for lo, hi in box]))
-        if gradient is None:
-            return low
-        balls = [_interval(lo, hi) for lo, hi in box]
-        mids = [(lo + hi) / 2 for lo, hi in box]
-        value = fn([_point(m) for m in mids])
-        for g, (lo, hi), m in zip(gradient, box, mids):
-            value += g(balls) * _interval(lo - m, hi - m)
-        return max(low, _lower(value))
+    def evaluate(box, balls, mids):
+        """The box's lower bound (None: unbounded); its midpoint is tried as a point too."""
+        low = _low_end(fn(balls))
+        middle = fn([m for m, _ in mids])
+        try_point(None, tuple(f for _, f in mids), middle)
+        if gradient is not None:
+            value = middle
+            for g, (_, level) in zip(gradient, box):
+                value += g(balls) * arb(0, fmpq(1, 2 ** (level + 1)))
+            low = _better_lower(low, _low_end(value))
+        return low
 
-    root = tuple(ranges)
+    def key(low):
+        return -math.inf if low is None else float(low)
+
+    root = ((0, 0),) * k
+    root_balls = [_unit_ball(0, 0)] * k
+    root_mids = [_unit_point(0, 0)] * k
     if k <= _MAX_VERTICES:
-        for corner in itertools.product(*[sorted({lo, hi}) for lo, hi in root]):
-            try_point(corner)
-    try_point(tuple((lo + hi) / 2 for lo, hi in root))
+        for corner in itertools.product((0, 1), repeat=k):
+            try_point([arb(c) for c in corner], tuple(Fraction(c) for c in corner))
     counter = itertools.count()
-    heap = [(evaluate(root), next(counter), root, (0,) * k)]
-    finished = []                     # boxes at full depth, never split
+    low = evaluate(root, root_balls, root_mids)
+    heap = [(key(low), next(counter), low, root, root_balls, root_mids)]
+    finished = []                     # lower bounds of boxes at full depth, never split
     boxes, settled = 1, False
     while heap:
-        low, _, box, levels = heap[0]
-        if low >= best[0] - _REL_GAP * (1 + abs(best[0]) if best[0] != math.inf else 1):
+        top = best["top"]
+        if top is not None and heap[0][0] >= float(top) - _REL_GAP * (1 + abs(float(top))):
             settled = True
             break
         if boxes >= budget:
             break
-        heapq.heappop(heap)
-        axis = min(range(k), key=lambda a: levels[a]) if k else None
-        if axis is None or levels[axis] >= depth:
+        _, _, low, box, balls, mids = heapq.heappop(heap)
+        axis = min(range(k), key=lambda a: box[a][1]) if k else None
+        if axis is None or box[axis][1] >= depth:
             finished.append(low)
             continue
-        lo, hi = box[axis]
-        mid = (lo + hi) / 2
-        deeper = levels[:axis] + (levels[axis] + 1,) + levels[axis + 1:]
-        for part in ((lo, mid), (mid, hi)):
-            child = box[:axis] + (part,) + box[axis + 1:]
-            heapq.heappush(heap, (evaluate(child), next(counter), child, deeper))
-            try_point(tuple((a + b) / 2 for a, b in child))
+        num, level = box[axis]
+        for half in (2 * num, 2 * num + 1):
+            child = box[:axis] + ((half, level + 1),) + box[axis + 1:]
+            child_balls = balls[:axis] + [_unit_ball(half, level + 1)] + balls[axis + 1:]
+            child_mids = mids[:axis] + [_unit_point(half, level + 1)] + mids[axis + 1:]
+            child_low = evaluate(child, child_balls, child_mids)
+            heapq.heappush(heap, (key(child_low), next(counter), child_low, child, child_balls, child_mids))
             boxes += 1
-    lows = [item[0] for item in heap] + finished
-    lower = min(lows) if lows else best[0]
-    return Enclosure(min(lower, best[0]), best[0]), best[1], best[2], boxes, settled
+    lows = [item[2] for item in heap] + finished
+    upper = math.inf if best["top"] is None else _arb_fraction(best["top"])
+    if any(x is None for x in lows):
+        lower = -math.inf
+    else:
+        lower = min((_arb_fraction(x) for x in lows), default=upper)
+    value = None if best["ball"] is None else Enclosure.of_ball(best["ball"])
+    return Enclosure(min(lower, upper), upper), best["point"], value, boxes, settled
 
 
 # ---- assumption constants ---------------------------------------------------------------------
@@ -667,10 +805,14 @@ class _Searches:
         self.cache = {}
         self.boxes = 0
 
-    def run(self, expr, kind):
+    def run(self, expr, kind, first=()):
         """(Extremum, where) for ``expr`` in q and the signals; where maps the found point back
-        to (q, signals) as exact Fractions (absent variables at 0)."""
-        free = [s for s in self.signals if s in expr.free_symbols]
+        to (q, signals) as exact Fractions (absent signals at 0). The signals in ``first`` (the
+        agent's own, then the other one of a cross derivative) are renamed first, so that
+        agents in the same position of a symmetric economy share one search."""
+        present = expr.free_symbols
+        free = [s for s in first if s in present]
+        free += [s for s in self.signals if s in present and s not in free]
         canon = tuple(sympy.Symbol(f"_x{k}", real=True) for k in range(len(free)))
         key_expr = expr.xreplace(dict(zip(free, canon)))
         uses_q = Q in expr.free_symbols
@@ -708,8 +850,10 @@ class _Found:
 def _family(searches, items, kind):
     """Extrema of each (expr, agent, other, quantity) item."""
     found = []
+    signals = searches.signals
     for expr, agent, other, quantity in items:
-        ext, where = searches.run(expr, kind)
+        first = (signals[agent - 1],) + (() if other is None else (signals[other - 1],))
+        ext, where = searches.run(expr, kind, first)
         found.append(_Found(ext.bound, ext.value, where, agent, other, quantity))
     return found
 
@@ -720,15 +864,28 @@ def _witness(found):
 
 
 def _items(economy):
+    """(expression, agent, other, name) for mu_i(0, s), d mu_i/d s_i, d mu_i/d q, d mu_i/d s_j."""
     mus = economy.marginal_utilities
     s = economy.signals
     n = economy.n
+    partials = [_Partials(mu) for mu in mus]
     zero = [(mu.subs(Q, 0), i + 1, None, f"mu_{i + 1}(0, s)") for i, mu in enumerate(mus)]
-    own = [(sympy.diff(mu, s[i]), i + 1, None, f"d mu_{i + 1}/d s_{i + 1}") for i, mu in enumerate(mus)]
-    dq = [(sympy.diff(mu, Q), i + 1, None, f"d mu_{i + 1}/d q") for i, mu in enumerate(mus)]
-    cross = [(sympy.diff(mus[i], s[j]), i + 1, j + 1, f"d mu_{i + 1}/d s_{j + 1}")
+    own = [(partials[i](s[i]), i + 1, None, f"d mu_{i + 1}/d s_{i + 1}") for i in range(n)]
+    dq = [(partials[i](Q), i + 1, None, f"d mu_{i + 1}/d q") for i in range(n)]
+    cross = [(partials[i](s[j]), i + 1, j + 1, f"d mu_{i + 1}/d s_{j + 1}")
              for i in range(n) for j in range(n) if i != j]
     return zero, own, dq, cross
+
+
+class _Partials:
+    """d mu/d x term by term: only the terms of the sum mu that contain x are differentiated
+    (with N agents, a mean over the signals has N terms and each partial needs one of them)."""
+
+    def __init__(self, mu):
+        self.terms = [(term, term.free_symbols) for term in sympy.Add.make_args(mu)]
+
+    def __call__(self, x):
+        return sympy.Add(*[sympy.diff(term, x) for term, free in self.terms if x in free])
 
 
 def _abs_max(max_found, min_found):
@@ -812,41 +969,42 @@ def _round_up(x, digits=3):
     return Fraction(math.ceil(x * scale)) / scale
 
 
-def _q_range(economy, q_bound, searches_for, zero_max, zero_min, dq_items):
-    """(q_bound, source, searches): a given bound, or the sampled one grown until it covers
-    2M/|C_q| with M and C_q certified over it."""
+def _q_range(q_bound, searches_for, big_m, dq_items):
+    """(q_bound, source, searches): the bound given, or one grown from 1 until it covers
+    2M/|C_q| with M and C_q certified over it.
+
+    Why 2M/|C_q|: at a sigma-WE, mu_i(q_i, s) = p + sigma q_i with p in [-M, M] (p lies between
+    min_j and max_j of mu_j(0, s)); for a buyer |C_q| q_i <= mu_i(0, s) - mu_i(q_i, s) <= 2M, and
+    likewise for a seller. That needs A4 along [0, q_i], which the range itself certifies.
+    """
     if q_bound is not None:
         bound = exact(q_bound)
         if bound <= 0:
             raise ModelError([f"q_bound must be > 0, got {q_bound!r}"])
         return bound, "given", searches_for(bound)
-    from .assumptions import check_assumptions
-    sampled = check_assumptions(economy, samples=200).q_range[1]
-    bound = _round_up(exact(sampled)) if math.isfinite(sampled) else Fraction(1)
-    big_m = _hull_max([_abs_max(a, b) for a, b in zip(zero_max, zero_min)]).upper
+    bound = Fraction(1)
     for _ in range(_Q_ROUNDS):
         searches = searches_for(bound)
         c_q_top = _hull_max([f.bound for f in _family(searches, dq_items, "max")]).upper
         if not (c_q_top < 0 and big_m != math.inf):
-            return bound, (f"{_decimal(bound)} from sampling (2M/|C_q| is undefined here: C_q < 0 "
-                           "or M finite not proven)"), searches
+            return bound, (f"{_decimal(bound)}, a default: 2M/|C_q| is undefined (C_q < 0 and a finite M "
+                           f"are not both proven on [-{_decimal(bound)}, {_decimal(bound)}])"), searches
         need = 2 * big_m / -c_q_top
         if need <= bound:
-            return bound, (f"{_decimal(bound)} >= 2M/|C_q| <= {_decimal(need, 8, 'ceiling')} with M and "
-                           "C_q certified over this range, so it holds every sigma-WE allocation "
-                           "(p in [-M, M]; given A4 for all q)"), searches
+            return bound, (f"{_decimal(bound)} >= 2M/|C_q| (<= {_decimal(need, 8, 'ceiling')}) with M and C_q "
+                           "certified over this range, so every sigma-WE allocation lies inside"), searches
         bound = _round_up(need)
-    return bound, (f"{_decimal(bound)}: no self-consistent range after {_Q_ROUNDS} rounds "
-                   "(2M/|C_q| kept growing); constants hold over this range only"), searches
+    return bound, (f"{_decimal(bound)}: 2M/|C_q| still grew after {_Q_ROUNDS} rounds; the constants hold "
+                   "over this range only"), searches
 
 
 def certify_assumptions(economy, q_bound=None, depth=_DEPTH, budget=_BUDGET, prec=_PREC):
     """Rigorous enclosures of the constants of A1-A4 and A3', and a certified verdict on each.
 
     Every constant is an interval that provably contains its true value over s in [0, 1]^N and
-    q in [-q_bound, q_bound]. Without ``q_bound`` the range starts at the sampled one of
-    :func:`symmech.check_assumptions` and grows until it covers 2M/|C_q| with M and C_q
-    certified over it (at a sigma-WE p lies in [-M, M] and |C_q| |q_i| <= 2M).
+    q in [-q_bound, q_bound]. Without ``q_bound`` the range starts at [-1, 1] and grows until it
+    covers 2M/|C_q| with M and C_q certified over it (at a sigma-WE p lies in [-M, M] and
+    |C_q| |q_i| <= 2M), as the sampled :func:`symmech.check_assumptions` chooses its range.
     Each extremum comes from :func:`enclose_extremum` with ``budget`` boxes and ``depth``
     halvings; expressions equal up to a renaming of the signals are searched once.
 
@@ -876,12 +1034,12 @@ def certify_assumptions(economy, q_bound=None, depth=_DEPTH, budget=_BUDGET, pre
 
     base = searches_for(Fraction(1))          # mu_i(0, s) does not involve q
     zero_max, zero_min = _family(base, zero, "max"), _family(base, zero, "min")
-    bound, source, searches = _q_range(economy, q_bound, searches_for, zero_max, zero_min, dq)
+    big_m, a1 = _a1(zero_max, zero_min)
+    bound, source, searches = _q_range(q_bound, searches_for, big_m.upper, dq)
     own_min, own_max = _family(searches, own, "min"), _family(searches, own, "max")
     dq_min, dq_max = _family(searches, dq, "min"), _family(searches, dq, "max")
     cross_min, cross_max = _family(searches, cross, "min"), _family(searches, cross, "max")
 
-    big_m, a1 = _a1(zero_max, zero_min)
     c_s, C_s = _hull_min([f.bound for f in own_min]), _hull_max([f.bound for f in own_max])
     c_q, C_q = _hull_min([f.bound for f in dq_min]), _hull_max([f.bound for f in dq_max])
     phi = _hull_max([_abs_max(a, b) for a, b in zip(cross_max, cross_min)])
