@@ -31,11 +31,7 @@ exit status:
      dps - 5 digits (this takes precedence over 1)"""
 
 # Subcommands named in DESIGN.md whose layers do not exist yet, and the work that will add them.
-_PLANNED = {
-    "derive": ("closed forms for quadratic economies", "issue 3 (symbolic closed forms)"),
-    "verify": ("properties and cross-checks over many profiles", "issue 4 (verification)"),
-    "paper": ("the paper's claims, each reproduced or refuted", "issue 4 (verification)"),
-}
+_PLANNED = {}
 
 _CHECK_NAMES = {
     "market_clearing": "Market clearing",
@@ -119,6 +115,8 @@ def _build_parser():
     solve.add_argument("--transfers", choices=["ic", "naive"], default="ic",
                        help="ic: eq. (4) with boundary constants (7); naive: eq. (2) (default ic)")
     solve.add_argument("--format", choices=["text", "json", "latex"], default="text")
+    solve.add_argument("--backend", choices=["auto", "mpmath", "float64"], default=None,
+                       help="auto: float64 when dps <= 15, else mpmath (default auto)")
     solve.add_argument("--no-check", action="store_true",
                        help="skip the pre-check of assumptions A2 and A4 on the signal cube (for experts: "
                             "the solver still stops where A4 breaks at a point it meets)")
@@ -135,10 +133,44 @@ def _build_parser():
     check.add_argument("--format", choices=["text", "json"], default="text")
     check.set_defaults(run=_run_check)
 
+    derive = commands.add_parser("derive", parents=[common], help="closed forms for quadratic economies",
+                                 description="Derive, exactly by SymPy, the price, allocation, transfers, "
+                                             "average price gap, budget-surplus threshold and Lemma 2's "
+                                             "derivatives of a quadratic economy (eq. 1, 4, 7).")
+    derive.add_argument("model", metavar="MODEL", help="a model file (TOML) or a catalogue name")
+    derive.add_argument("--format", choices=["text", "json", "latex"], default="text")
+    derive.add_argument("--standalone", action="store_true",
+                        help="with --format latex: a complete document instead of an \\input-able body")
+    derive.set_defaults(run=_run_derive)
+
+    verify = commands.add_parser("verify", parents=[common], help="properties over many profiles",
+                                 description="Check MC, BS, IR, IC and Pareto at random, corner and "
+                                             "adversarial profiles; report the worst case of each.",
+                                 epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("model", metavar="MODEL", help="a model file (TOML) or a catalogue name")
+    verify.add_argument("--sigma", default="1", help="the price slope sigma >= 0 (default 1)")
+    verify.add_argument("--profiles", type=int, default=None, help="random profiles (default 24)")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random profiles (default 0)")
+    verify.add_argument("--dps", type=int, default=15, help="significant digits (default 15)")
+    verify.add_argument("--jobs", type=int, default=1, help="processes (default 1; -1: one per core)")
+    verify.add_argument("--adversarial", type=int, default=None,
+                        help="search steps per property in the adversarial search (default 12)")
+    verify.add_argument("--transfers", choices=["ic", "naive"], default="ic")
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+    verify.set_defaults(run=_run_verify)
+
+    paper = commands.add_parser("paper", parents=[common], help="the paper's claims, each reproduced or refuted",
+                                description="Reproduce or refute every numbered claim of the paper: "
+                                            "Lemma 1, Proposition 1, Lemma 2, Corollary 1, eq. (7), "
+                                            "Propositions 2 and 3, Examples 1-4.")
+    paper.add_argument("--format", choices=["text", "json", "markdown", "latex"], default="text")
+    paper.add_argument("--quick", action="store_true", help="smaller sweeps (seconds, for tests)")
+    paper.set_defaults(run=_run_paper)
+
     catalogue = commands.add_parser("catalogue", parents=[common], help="list the built-in economies")
     catalogue.set_defaults(run=_run_catalogue)
 
-    for name, (what, _) in _PLANNED.items():
+    for name, (what, _) in _PLANNED.items():       # none left; kept for commands to come
         planned = commands.add_parser(name, parents=[common], help=f"{what} (not implemented yet)")
         planned.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         planned.set_defaults(run=_run_planned)
@@ -167,8 +199,9 @@ def _run_solve(args):
     signals = _split_signals(args.signals)
     economy = symmech.load_model(args.model)
     try:
+        backend = {} if args.backend is None else {"backend": args.backend}
         outcome = symmech.solve(economy, signals=signals, sigma=args.sigma.strip(), dps=args.dps,
-                                transfers=args.transfers, check_assumptions=not args.no_check)
+                                transfers=args.transfers, check_assumptions=not args.no_check, **backend)
     except symmech.AssumptionError as exc:
         raise _with_next_step(exc, args) from exc
     precision = None
@@ -228,6 +261,43 @@ def _run_check(args):
         print(report.to_text())
     # report.holds covers A1-A4; A3' (Proposition 3 only) is reported but does not fail the run.
     return OK if report.holds else CHECK_FAILED
+
+
+def _run_derive(args):
+    import symmech
+
+    derivation = symmech.derive(symmech.load_model(args.model))
+    if args.format == "json":
+        print(json.dumps(derivation.to_dict(), indent=2))
+    elif args.format == "latex":
+        print(symmech.derivation_latex(derivation, standalone=args.standalone))
+    else:
+        print(derivation.to_text())
+    return OK
+
+
+def _run_verify(args):
+    import symmech
+    from .profiles import verify_profiles
+
+    options = {k: v for k, v in (("profiles", args.profiles), ("adversarial", args.adversarial))
+               if v is not None}
+    report = verify_profiles(symmech.load_model(args.model), args.sigma.strip(), seed=args.seed,
+                             dps=args.dps, jobs=args.jobs, transfers=args.transfers, progress=True,
+                             **options)
+    print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.to_text())
+    if not report.holds:
+        print(f"symmech: check failed: {', '.join(report.failed)}", file=sys.stderr)
+        return CHECK_FAILED
+    return OK
+
+
+def _run_paper(args):
+    from .paper import paper_claims, render_claims
+
+    claims = paper_claims(quick=args.quick, progress=True)
+    print(render_claims(claims, args.format))
+    return OK
 
 
 def _run_catalogue(args):

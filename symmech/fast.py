@@ -19,8 +19,10 @@ every agent's mu, d mu/dq and d mu/d s_i vectorised; otherwise through the expan
 Results carry about 15 significant digits (numbers are reported with dps = 15).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import math
+import os
 
 import numpy as np
 import sympy
@@ -69,6 +71,27 @@ class _Printer(NumPyPrinter):
             text = _power_text(f"({self._print(expr.base)})", abs(int(exponent)))
             return f"(1/{text})" if exponent < 0 else text
         return super()._print_Pow(expr, rational=rational)
+
+
+def default_threads():
+    """Threads for the float64 backend's blocks: SYMMECH_THREADS if set, else 1.
+
+    Blocks are independent and numpy releases the GIL in its loops, but the work is
+    memory-bound: on the 2-core development machine (shared) two threads were not faster, so
+    threading is opt-in.
+    """
+    value = os.environ.get("SYMMECH_THREADS", "")
+    return int(value) if value.isdigit() and int(value) >= 1 else 1
+
+
+_POOLS = {}
+
+
+def _pool(threads):
+    """One shared pool per thread count (created on first use)."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symmech-float64")
+    return _POOLS[threads]
 
 
 def _lambdify(args, exprs):
@@ -187,6 +210,7 @@ class _Block:
         self.agents = agents
         self.reports = reports
         self.size = len(agents)
+        self.profile = s
         kinds = len(ev.bodies)
         self.totals = np.empty((self.size, kinds))
         self.moved = np.zeros((self.size, kinds))
@@ -305,6 +329,12 @@ class _ExpandedEvaluator:
     def aggregates(self, s):
         return np.zeros(0)
 
+    def block(self, s, totals, agents, reports):
+        return _ExpandedBlock(self, s, agents, reports)
+
+    def utility_pairs(self, agents, x, s, totals):
+        return np.array([float(self.utilities[a](v, *s)) for a, v in zip(agents, x)])
+
     def own_slopes(self, x, profiles):
         x, profiles = np.atleast_2d(x), np.atleast_2d(profiles)
         mu, slope, own = (np.empty(profiles.shape) for _ in range(3))
@@ -321,6 +351,8 @@ class _ExpandedBlock:
     def __init__(self, ev, s, agents, reports):
         self.ev = ev
         self.agents = agents
+        self.reports = reports
+        self.profile = s
         self.size = len(agents)
         self.profiles = np.broadcast_to(s, (self.size, ev.n)).copy()
         self.profiles[np.arange(self.size), agents] = reports
@@ -381,10 +413,11 @@ class FastMarket:
     0.525
     """
 
-    def __init__(self, economy, nodes=NODES):
+    def __init__(self, economy, nodes=NODES, threads=None):
         self.economy = economy
         self.n = economy.n
         self.nodes = nodes
+        self.threads = default_threads() if threads is None else max(1, int(threads))
         if economy.structure is not None:
             self.ev = _StructuredEvaluator(economy.structure)
         else:
@@ -449,22 +482,25 @@ class FastMarket:
             if not shifted.max() < 0 and not self._check_slopes(block, s, q, slope, sigma):
                 return None
             weights = 1.0 / shifted                             # negative by A4
-            residual = mu - sigma * q
+            residual = mu
+            residual -= sigma * q
             residual -= price[:, None]
             total = q.sum(axis=1)
-            size = np.maximum(np.abs(residual).max(axis=1), np.abs(total))
-            if first is None:
-                first, scale = size, 1 + np.abs(q).max(axis=1)
-            if not np.isfinite(size).all() or (size > 1000 * first + 1).any():
-                return None
             if done.all():
+                size = np.maximum(np.abs(residual).max(axis=1), np.abs(total))
                 return q, price, slope, it - 1, float(size.max())
             dp = (np.einsum("ij,ij->i", residual, weights) - total) / weights.sum(axis=1)
             dq = dp[:, None] - residual
             dq *= weights
             q += dq
             price += dp
+            if scale is None:
+                scale = 1 + np.abs(q).max(axis=1)
             step = np.maximum(np.abs(dp) / (1 + np.abs(price)), np.abs(dq).max(axis=1) / scale)
+            if first is None:
+                first = step
+            if not np.isfinite(step).all() or (step > 1000 * first + 1).any():
+                return None                                     # diverging: the caller rescues
             settled = step <= _TOL
             if previous is not None:
                 settled |= (step <= _ROOT) & (step <= previous ** 1.5)
@@ -481,6 +517,10 @@ class FastMarket:
         """q_j(p) for every agent: the root of mu_j(q) - p - sigma q (decreasing), vectorised."""
         def g(x):
             mu, slope = block.foc(x[None, :])
+            if not (slope - sigma).max() < 0 and not self._check_slopes(block, block.profile, x[None, :],
+                                                                      slope, sigma):
+                raise ConvergenceError(f"d mu/dq is not finite at some quantity (price {price:.10g}, "
+                                       "float64); try --backend mpmath")
             return mu[0] - price - sigma * x, slope[0] - sigma
 
         value, _ = g(x)
@@ -517,6 +557,13 @@ class FastMarket:
     def _bracketed(self, block, sigma):
         """A price to about 12 digits by safeguarded Newton on excess demand (falls in p)."""
         zero, _ = block.foc(np.zeros((1, self.n)))
+        if not np.isfinite(zero).all():
+            j = int(np.nonzero(~np.isfinite(zero[0]))[0][0])
+            raise AssumptionError(
+                f"A1 fails for agent {j + 1}: mu_{j + 1}(0, s) = {zero[0, j]} in float64 at s = "
+                f"{_show(block.profile)}; marginal utility must be finite and real there (check the "
+                "formula, or try --backend mpmath)", assumption="A1", agent=j + 1,
+                witness={"q": 0.0, "s": list(map(float, block.profile))})
         low, high = float(zero.min()), float(zero.max())
         q = np.zeros(self.n)
         if low == high:
@@ -543,37 +590,44 @@ class FastMarket:
         """Solve the profiles 'agent agents[r] reports reports[r]' in cache-sized blocks.
 
         ``start(lo, hi)`` gives (q, p) to start rows lo..hi-1 from. Returns a :class:`_Solved`.
+        Blocks are independent: with ``threads`` > 1 they run on a thread pool (numpy releases
+        the GIL inside its loops), each writing its own rows, so the result does not depend on it.
         """
         count = len(agents)
         size = max(4, _BLOCK // max(self.n, 1))
         out = _Solved(np.empty(count), np.empty(count), np.empty(count), np.empty(count))
         if full:
             out.q, out.dq = np.empty((count, self.n)), np.empty((count, self.n))
-        rows = np.arange(count)
-        for lo in range(0, count, size):
-            hi = min(count, lo + size)
-            block = self.ev.block(s, totals, agents[lo:hi], reports[lo:hi])
-            q0, p0 = start(lo, hi)
-            found = self._newton(block, s, q0, p0, sigma)
-            if found is None:
-                found = self._rescue(s, sigma, agents[lo:hi], reports[lo:hi], q0)
-                block = self.ev.block(s, totals, agents[lo:hi], reports[lo:hi])
-            q, price, slope, its, residual = found
-            self.solves += hi - lo
-            out.iterations = max(out.iterations, its)
-            weights = 1.0 / (sigma - slope)
-            total, own_column, column = block.response(q, weights, full)
-            dprice = total / weights.sum(axis=1)
-            r = rows[: hi - lo]
-            own_w = weights[r, agents[lo:hi]]
-            out.price[lo:hi] = price
-            out.own[lo:hi] = q[r, agents[lo:hi]]
-            out.dprice[lo:hi] = dprice
-            out.down[lo:hi] = own_w * (own_column - dprice)
-            if full:
-                out.q[lo:hi] = q
-                out.dq[lo:hi] = weights * (column - dprice[:, None])
+        ranges = [(lo, min(count, lo + size)) for lo in range(0, count, size)]
+        work = lambda bounds: self._solve_block(s, totals, sigma, agents, reports, start, full, out, *bounds)  # noqa: E731
+        if self.threads > 1 and len(ranges) > 1:
+            iterations = list(_pool(self.threads).map(work, ranges))
+        else:
+            iterations = [work(bounds) for bounds in ranges]
+        out.iterations = max(iterations, default=0)
+        self.solves += count
         return out
+
+    def _solve_block(self, s, totals, sigma, agents, reports, start, full, out, lo, hi):
+        block = self.ev.block(s, totals, agents[lo:hi], reports[lo:hi])
+        q0, p0 = start(lo, hi)
+        found = self._newton(block, s, q0, p0, sigma)
+        if found is None:
+            found = self._rescue(s, sigma, agents[lo:hi], reports[lo:hi], q0)
+            block = self.ev.block(s, totals, agents[lo:hi], reports[lo:hi])
+        q, price, slope, iterations, _ = found
+        weights = 1.0 / (sigma - slope)
+        total, own_column, column = block.response(q, weights, full)
+        dprice = total / weights.sum(axis=1)
+        rows = np.arange(hi - lo)
+        out.price[lo:hi] = price
+        out.own[lo:hi] = q[rows, agents[lo:hi]]
+        out.dprice[lo:hi] = dprice
+        out.down[lo:hi] = weights[rows, agents[lo:hi]] * (own_column - dprice)
+        if full:
+            out.q[lo:hi] = q
+            out.dq[lo:hi] = weights * (column - dprice[:, None])
+        return iterations
 
     def _rescue(self, s, sigma, agents, reports, q0):
         """Rows whose Newton did not settle: each solved alone from a bracketed price."""
@@ -945,7 +999,16 @@ class FastOutcome:
 
 
 def solve_float64(economy, signals, sigma, kind="ic", market=None):
-    """The mechanism at profile ``signals`` (floats) in float64, with the data of every check."""
+    """The mechanism at profile ``signals`` (floats) in float64, with the data of every check.
+
+    Floating-point warnings are silenced: a NaN or an overflow is caught where it matters (A1 at
+    q = 0, the A4 sign test, Newton's residual) and reported as an error.
+    """
+    with np.errstate(all="ignore"):
+        return _solve_float64(economy, signals, sigma, kind, market)
+
+
+def _solve_float64(economy, signals, sigma, kind, market):
     market = market or FastMarket(economy)
     s = np.asarray(signals, dtype=np.float64)
     n = market.n

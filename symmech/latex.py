@@ -240,7 +240,8 @@ class _Writer:
         self.paragraph("Budget surplus.", r"When every pivot is interior, $\sum_i q_i = 0$ leaves")
         self.align([(r"\sum_i t_i(\mathbf{s})", self.surplus(), self.label("budget-surplus"), "")])
         self.emit(r"so BS holds at every such profile iff $\sum_i \kappa_i y_i^2 \ge 0$ whenever "
-                  r"$\sum_i y_i = 0$ (end-report pivots only add surplus). The smallest slopes from which on "
+                  r"$\sum_i y_i = 0$ (a pivot at an end report adds $\tfrac{w_i}{2} q_i(a, \mathbf{s}_{-i})^2$, "
+                  r"which is $\ge 0$ when $w_i \ge 0$). The smallest slopes from which on "
                   r"every $\kappa_i \ge 0$ in a group, and the exact threshold $\sigma^{*}$ (BS at every "
                   r"profile iff $\sigma \ge \sigma^{*}$), are")
         rows, conditions = [], []

@@ -395,7 +395,7 @@ def _ex4(item, ctx):
     setting = _ex4_setting(d)
     printed = item.formula.subs(q_i, d.allocation[0]).subs(setting, simultaneous=True)
     derived = _ex4_derived(item, d)
-    difference = sympy.factor(sympy.cancel(printed - derived))
+    difference = _difference(printed, derived)
     agrees = difference == 0
     witness = None if agrees else _ex4_witness(item, ctx, printed, derived)
     notes = {
@@ -407,6 +407,15 @@ def _ex4(item, ctx):
     }
     return _row(item, derived, agrees, difference, witness, note=notes.get(item.key, ""),
                 agrees_when=_agrees_when(difference))
+
+
+def _difference(printed, derived):
+    """printed - derived, simplified: cancelled in SymPy's rational function field, then factored."""
+    symbols = sorted((printed - derived).free_symbols, key=str)
+    if not symbols:
+        return sympy.nsimplify(printed - derived)
+    field_ = sympy.QQ.frac_field(*symbols)
+    return sympy.factor(field_.to_sympy(field_.from_sympy(printed) - field_.from_sympy(derived)))
 
 
 def _agrees_when(difference):
@@ -484,10 +493,12 @@ def _ex4_reduction(item, ctx):
     group = alpha * s_i + b * sbar_A + b * sbar_E
     fundamental = alpha * s_i + 2 * b * (n_A * sbar_A + n_E * sbar_E) / size
     difference = sympy.factor(group - fundamental)
-    e1, e2 = ctx.derivation("example1"), ctx.derivation("groups-2-4-equal-weights")
+    # the two prices at one profile, from the symbolic-N derivations with the witness economies' values
     profile = list(_PROFILES[0])
-    p1 = e1.price.subs(dict(zip(e1.signals, map(sympy.Rational, profile))))
-    p2 = e2.price.subs(dict(zip(e2.signals, map(sympy.Rational, profile))))
+    s = [sympy.Rational(x) for x in profile]
+    p1 = ctx.example1.price.subs({alpha: 1, beta: sympy.Rational(1, 2), N: 6, sbar: sum(s) / 6})
+    p2 = ctx.example2.price.subs({alpha: 1, beta_h: sympy.Rational(1, 4), beta_l: sympy.Rational(1, 4),
+                                  n_A: 2, n_E: 4, sbar_A: sum(s[:2]) / 2, sbar_E: sum(s[2:]) / 4})
     witness = {"model": "groups-2-4-equal-weights", "other_model": "example1", "check": "reduction_price",
                "sigma": str(_WITNESS_SIGMA), "signals": profile, "agent": None,
                "printed": _exact(p1), "derived": _exact(p2)}

@@ -19,7 +19,7 @@ import sympy
 
 from ._numbers import exact
 from .errors import ModelError
-from .model import Economy, Q, load_model
+from .model import Q, load_model
 
 __all__ = ["SIGMA", "Derivation", "Pivot", "NaiveIC", "Deficit", "is_quadratic", "derive",
            "derive_example", "deficit_profile"]
@@ -185,8 +185,9 @@ class Derivation:
         lines += [f"  [{a}] {s(g)}" for a, g in zip(self.agents, self.average_price_gap)]
         lines += ["", f"budget surplus, interior pivots: {s(self.budget_surplus)}", "",
                   "budget-surplus threshold on sigma:"]
-        lines += [f"  {k}: sigma >= {s(v)}  (= {_decimal(v, 12)})" for k, v in self.bs_thresholds.items()]
-        lines.append(f"  overall: sigma >= {s(self.bs_threshold)}  (= {_decimal(self.bs_threshold, 12)})")
+        value = lambda v: "" if v.free_symbols or v.is_Rational or v == sympy.oo else f"  (= {_decimal(v, 12)})"
+        lines += [f"  {k}: sigma >= {s(v)}{value(v)}" for k, v in self.bs_thresholds.items()]
+        lines.append(f"  overall: sigma >= {s(self.bs_threshold)}{value(self.bs_threshold)}")
         naive = self.naive_ic_condition
         lines += ["", "naive transfers (eq. 2), local IC derivative at the truth = q_i * factor:"]
         lines += [f"  [{a}] factor = {s(c)}; IC fails where {s(w)}"
@@ -260,7 +261,7 @@ def derive(economy):
     --------
     >>> d = derive("example1")
     >>> d.price
-    s_1/4 + s_2/4 + s_3/4 + s_4/4 + s_5/4 + s_6/4
+    (s_1 + s_2 + s_3 + s_4 + s_5 + s_6)/4
     >>> d.kappa[0], d.bs_threshold
     ((7*sigma - 3)/10, 3/7)
     """
@@ -286,6 +287,10 @@ def derive(economy):
     if no_trade is None:
         notes.append("no profile strictly inside the cube gives every agent q_i = 0 (or the signal "
                      "matrix is singular): the threshold is sufficient for BS, maybe not necessary")
+    if overall != sympy.oo and _threshold(core["weight"]) > overall:
+        notes.append("some end-report weight w_i = sigma + P_i/D_i is negative just above the threshold "
+                     "(negative cross effects): there a pivot at report 0 or 1 lowers the surplus, and the "
+                     "threshold covers profiles with interior pivots only")
     if not all(_positive_for_all_sigma(d) for d in core["dq_ds"]):
         notes.append("dq_i/ds_i is not positive for every sigma >= 0: Lemma 2's monotonicity fails "
                      "and the pivot formulas do not apply there")
@@ -294,7 +299,8 @@ def derive(economy):
         agents=tuple(str(i) for i in range(1, n + 1)), price=core["price"],
         allocation=core["allocation"], dp_ds=core["dp_ds"], dq_ds=core["dq_ds"], pivot=core["pivot"],
         transfer=core["transfer"], kappa=kappas, average_price_gap=core["gap"],
-        edge_weight=core["weight"], budget_surplus=sympy.Add(*[k * q ** 2 for k, q in zip(kappas, core["allocation"])]) / 2,
+        edge_weight=core["weight"],
+        budget_surplus=sympy.Add(*[k * q ** 2 for k, q in zip(kappas, core["allocation"])]) / 2,
         bs_thresholds=thresholds, bs_threshold=overall, naive_ic_condition=core["naive"],
         parameters=dict(economy.parameters), groups=dict(economy.groups),
         no_trade_profile=no_trade, notes=tuple(notes), symbol_names={SIGMA: r"\sigma"},
@@ -709,7 +715,7 @@ def _nonnegative_roots(functions):
             continue
         factor = next(f for f in factors if f.count_roots(lower, upper) > 0)
         index = factor.count_roots(None, lower) - (1 if factor.eval(lower) == 0 else 0)
-        if lower < 0 < upper or (lower <= 0 and factor.eval(0) == 0):
+        if lower < 0:
             lower, upper = _refine_at_zero(factor, lower, upper)
             if lower is None:
                 continue
@@ -718,7 +724,7 @@ def _nonnegative_roots(functions):
 
 
 def _refine_at_zero(factor, lower, upper):
-    """Cut an isolating interval that straddles 0 to its part in [0, oo), or (None, None)."""
+    """Cut an isolating interval [lower < 0, upper] to its part in [0, oo), or (None, None)."""
     if factor.eval(0) == 0:
         return sympy.Integer(0), sympy.Integer(0)
     if factor.count_roots(0, upper) == 0:
@@ -784,9 +790,11 @@ def deficit_profile(derivation, sigma, grid=10 ** 6):
     that every pivot stays interior, and rounds the profile to multiples of 1/grid. Only for
     :func:`derive` results (signals s_1..s_N).
 
-    >>> d = derive("example1")
-    >>> w = deficit_profile(d, "0.6")
-    >>> w.budget_surplus < 0
+    >>> d = derive("example1")          # threshold 3/7
+    >>> w = deficit_profile(d, "0.4")
+    >>> w.signals, w.budget_surplus < 0
+    ((3/4, 1/4, 1/2, 1/2, 1/2, 1/2), True)
+    >>> deficit_profile(d, "0.6") is None
     True
     """
     s0 = derivation.no_trade_profile
@@ -941,19 +949,6 @@ def _symbolic_threshold(kappa, slope_q, slope_p, mu):
     return sympy.Piecewise((sympy.factor(-b / a), condition), (sympy.oo, True))
 
 # ---- small helpers -----------------------------------------------------------------------------
-
-def _tidy(expr, signals=()):
-    """A short exact form: the cancelled fraction, factored, or a sum of factored terms per signal."""
-    expr = sympy.cancel(sympy.together(expr))
-    forms = [expr, sympy.factor(expr)]
-    if signals:
-        num, den = sympy.fraction(expr)
-        poly = sympy.Poly(num, *signals)
-        if poly.total_degree() <= 1:
-            forms.append(sympy.Add(*[sympy.factor(c / den) * sympy.Mul(*[g ** e for g, e in zip(signals, m)])
-                                     for m, c in poly.terms()]))
-    return min(forms, key=lambda e: (len(sympy.sstr(e)), sympy.count_ops(e)))
-
 
 def _short(expr, width=80):
     text = sympy.sstr(expr)

@@ -18,7 +18,7 @@ import math
 
 import mpmath
 
-from ._numbers import GUARD_DIGITS, exact, format_number, to_mpf, tolerance, working_precision
+from ._numbers import exact, format_number, to_mpf, tolerance, working_precision
 from ._quadrature import gauss_legendre
 from .errors import ModelError
 from .model import Economy
@@ -291,7 +291,7 @@ def _outcome(market, s, exact_signals, exact_sigma, dps, kind):
     walras = market.equilibrium(s, mpmath.mpf(0), base)
     checks = check_profile(market, s, sigma, dps, kind, base, schedules, transfers, utilities, walras)
     solver = SolverInfo(f"mpmath: {base.method}; transfers on Gauss-Legendre panels, "
-                        f"{_nodes_for(dps + GUARD_DIGITS)} nodes each",
+                        f"{_nodes_for(dps)} nodes each",
                         base.iterations, base.residual,
                         sum(sch.nodes for sch in schedules), True)
     return Outcome(market.economy, exact_signals, exact_sigma, dps, kind, base.price, q, transfers,
