@@ -22,6 +22,9 @@ _LAZY = {
     "compare_printed": "printed",
     "certify_assumptions": "certify", "certify_price": "certify", "certify_budget_sign": "certify",
     "precision_check": "compare", "agreement_digits": "compare",
+    "symbolic_vs_numeric": "compare", "lemma2_vs_numeric": "compare", "lemma2_bounds": "compare",
+    "verify_profiles": "profiles",
+    "paper_claims": "paper",
 }
 
 __all__ = ["SymmechError", "ModelError", "AssumptionError", "ConvergenceError", *_LAZY]

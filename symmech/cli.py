@@ -24,7 +24,8 @@ OK, CHECK_FAILED, BAD_INPUT, PRECISION_FLAGGED = 0, 1, 2, 3
 EXIT_STATUS = """\
 exit status:
   0  every check held
-  1  a check failed (solve: market clearing, budget surplus, IR or IC; check: an assumption)
+  1  a check failed (solve: market clearing, budget surplus, IR or IC; verify: one of them at
+     some profile; check: an assumption)
   2  bad input: arguments, the model file, or an assumption (A2, A4) that breaks;
      one 'symmech: error:' message says what and where (--debug adds the traceback)
   3  solve --verify-precision: a result agrees with the rerun at dps + 20 to fewer than
@@ -154,7 +155,8 @@ def _build_parser():
     verify.add_argument("--dps", type=int, default=15, help="significant digits (default 15)")
     verify.add_argument("--jobs", type=int, default=1, help="processes (default 1; -1: one per core)")
     verify.add_argument("--adversarial", type=int, default=None,
-                        help="search steps per property in the adversarial search (default 12)")
+                        help="rounds of the adversarial pattern search per property (default 4; 0: none)")
+    verify.add_argument("--no-corners", action="store_true", help="skip the corners of the signal cube")
     verify.add_argument("--transfers", choices=["ic", "naive"], default="ic")
     verify.add_argument("--format", choices=["text", "json"], default="text")
     verify.set_defaults(run=_run_verify)
@@ -284,6 +286,7 @@ def _run_verify(args):
                if v is not None}
     report = verify_profiles(symmech.load_model(args.model), args.sigma.strip(), seed=args.seed,
                              dps=args.dps, jobs=args.jobs, transfers=args.transfers, progress=True,
+                             corners=not args.no_corners,
                              **options)
     print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.to_text())
     if not report.holds:

@@ -393,7 +393,6 @@ class _Solved:
     q: np.ndarray = None
     dq: np.ndarray = None
     iterations: int = 0
-    residual: float = 0.0          # unused: rows report no residual
 
 
 def _show(s):
@@ -632,7 +631,7 @@ class FastMarket:
     def _rescue(self, s, sigma, agents, reports, q0):
         """Rows whose Newton did not settle: each solved alone from a bracketed price."""
         qs, ps, slopes, its, res = [], [], [], 0, 0.0
-        for k, (agent, report) in enumerate(zip(agents, reports)):
+        for agent, report in zip(agents, reports):
             profile = s.copy()
             profile[agent] = report
             eq = self.equilibrium(profile, sigma)

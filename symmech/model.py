@@ -124,6 +124,12 @@ class Economy:
         if problems:
             raise ModelError(problems, source=self.source or None)
 
+    def __repr__(self):
+        # A large economy read from a file has no expanded utilities yet; repr must not build them.
+        shown = repr(self.utilities) if self.expanded else f"<{self.n} utilities by template, not expanded>"
+        return (f"Economy(utilities={shown}, name={self.name!r}, groups={self.groups!r}, "
+                f"parameters={self.parameters!r}, source={self.source!r})")
+
     @property
     def n(self):
         """The number of agents N."""

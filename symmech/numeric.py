@@ -2,22 +2,25 @@
 
 Everything here runs on mpmath numbers at the caller's working precision (see
 ``symmech._numbers.working_precision``); SymPy is used only to differentiate the utilities and
-turn them into mpmath functions once per economy.
+turn them into mpmath functions once per economy. An economy with templates
+(:mod:`symmech.structure`, every model file) is evaluated through them: its aggregates once per
+profile, each agent's mu, d mu/dq and d mu/d s_i in O(1), so a profile costs O(N); an economy
+given as expanded expressions is compiled as a whole.
 
 Two solvers find the sigma-WE at a profile: a joint Newton iteration on (q_1, ..., q_N, p), fast
 from a warm start, and a bracketed fallback (the price lies between min and max of mu_i(0, s)
 and excess demand falls in p; each q_i(p) is the root of a decreasing function). Along one
 agent's own report the equilibrium is computed once at Gauss-Legendre nodes of a few panels
-(:class:`Schedule`): the transfer of eq. 4, the allocation and the per-unit price at any report
-then come from Legendre series on those panels.
+(:class:`Schedule`), each node warm-started by Hermite extrapolation from the previous ones: the
+transfer of eq. 4, the allocation and the per-unit price at any report then come from Legendre
+series on those panels. :mod:`symmech.fast` runs the same algorithm in float64.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mpmath
 import sympy
-
-from functools import lru_cache
 
 from ._quadrature import Series, _rule, gauss_legendre
 from .errors import AssumptionError, ConvergenceError
@@ -634,7 +637,6 @@ def _panel(market, i, s, sigma, a, b, n, warm):
         q.append(eq.allocation[i])
         price.append(unit)
         pay.append(unit * dq[i])
-        r_prev = r
     return (_Series(a, b, q), _Series(a, b, price), _Series(a, b, pay)), n, eq
 
 

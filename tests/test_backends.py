@@ -17,6 +17,8 @@ import symmech
 from reference import Reference, mpf_of, relative_error
 from symmech import Economy, Q, signal_symbols
 from symmech.errors import AssumptionError, ModelError
+from symmech.model import parse_model
+from test_scale import MODELS            # picks (s[i % N + 1]), i, list parameters; groups, sums
 
 BAR = mpmath.mpf(10) ** -10
 
@@ -36,7 +38,9 @@ PROFILES = {"example1": ("0.1", "0.2", "0.3", "0.4", "0.5", "0.6"),
             "example2": ("0.9", "0.15", "0.4", "0.55", "0.2", "0.7"),
             "groups3": ("0.1", "0.8", "0.3", "0.6", "0.45", "0.95", "0.05"),
             "heterogeneous": ("0.12", "0.87", "0.45", "0.66", "0.31"),
-            "tanh": ("0.12", "0.87", "0.45", "0.66", "0.31")}
+            "tanh": ("0.12", "0.87", "0.45", "0.66", "0.31"),
+            "picks": ("0.12", "0.87", "0.45", "0.66", "0.31"),
+            "groups": ("0.12", "0.87", "0.45", "0.66", "0.31")}
 
 
 def _exact(signals, sigma):
@@ -59,8 +63,9 @@ def test_float64_matches_the_reference(named_economy, reference_outcome, name, s
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_float64_and_mpmath_backends_agree_on_the_catalogue(name):
     signals = PROFILES[name]
-    fast = symmech.solve(name, signals, "0.1", backend="float64")
-    slow = symmech.solve(name, signals, "0.1", dps=20, backend="mpmath")
+    economy = parse_model(MODELS[name], source=name) if name in MODELS else symmech.load_model(name)
+    fast = symmech.solve(economy, signals, "0.1", backend="float64")
+    slow = symmech.solve(economy, signals, "0.1", dps=20, backend="mpmath")
     assert slow.solver.method.startswith("mpmath") and slow.dps == 20
     for field in FIELDS:
         err = relative_error(getattr(fast, field), getattr(slow, field))

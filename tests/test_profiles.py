@@ -68,10 +68,11 @@ def test_parallel_results_equal_serial():
 
 def test_cli_verify_exit_status_and_json(capsys):
     assert main(["verify", "example1", "--sigma", "1", "--profiles", "3", "--adversarial", "1",
-                 "--format", "json"]) == 0
+                 "--no-corners", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["holds"] is True and set(data["properties"]) >= {"budget_surplus", "incentive_compatibility"}
-    assert main(["verify", "example1", "--sigma", "0", "--profiles", "3", "--adversarial", "1"]) == 1
+    assert main(["verify", "example1", "--sigma", "0", "--profiles", "3", "--adversarial", "1",
+                 "--no-corners"]) == 1
     captured = capsys.readouterr()
     assert "BS" in captured.err and "FAILS" in captured.out
     assert main(["verify", "example1", "--sigma", "-1"]) == 2
