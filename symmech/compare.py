@@ -371,13 +371,14 @@ class Lemma2Bounds:
     holds: bool
     witness: tuple
     constants: dict
+    min_dq_ds: object = None      # the smallest own response dq_i/ds_i seen (Lemma 2: > 0)
 
     def to_dict(self):
         n = lambda x: mpmath.nstr(x, 8)
         return {"sigma": str(self.sigma), "varphi_N": n(self.varphi_N), "lower": n(self.lower),
                 "upper": n(self.upper), "c_ps": n(self.c_ps), "C_ps": n(self.C_ps),
                 "positive": self.positive, "observed": [n(x) for x in self.observed],
-                "holds": self.holds,
+                "holds": self.holds, "min_dq_ds": n(self.min_dq_ds),
                 "witness": {"signals": [str(x) for x in self.witness[0]], "agent": self.witness[1],
                             "dp_ds": n(self.witness[2])},
                 "constants": {k: n(v) for k, v in self.constants.items()}}
@@ -440,14 +441,15 @@ def lemma2_bounds(economy, sigma, profiles, dps=20, report=None, constants=None)
         lower, upper = lemma2_constants(consts, n, sig)
         varphi = consts["phi_N"] + mpmath.mpf(1) / n
         market = Market(economy)
-        seen = []
+        seen, own = [], []
         for profile in profiles:
             exact_profile = [exact(x) for x in profile]
             s = [_exact_mpf(x) for x in exact_profile]
             eq = market.equilibrium(s, sig)
             for i in range(n):
-                dp, _ = market.own_report_response(eq, i, s, sig)
+                dp, dq = market.own_report_response(eq, i, s, sig)
                 seen.append((tuple(exact_profile), i + 1, dp))
+                own.append(dq[i])
         low = min(seen, key=lambda w: w[2])
         high = max(seen, key=lambda w: w[2])
         # the sampled constants are doubles: allow their rounding, 1e-12 relative
@@ -455,4 +457,4 @@ def lemma2_bounds(economy, sigma, profiles, dps=20, report=None, constants=None)
         holds = lower - slack <= low[2] and high[2] <= upper + slack
         witness = low if (low[2] - lower) <= (upper - high[2]) else high
         return Lemma2Bounds(exact(sigma), varphi, lower, upper, lower / varphi, upper / varphi,
-                            lower > 0, (low[2], high[2]), bool(holds), witness, consts)
+                            lower > 0, (low[2], high[2]), bool(holds), witness, consts, min(own))

@@ -58,6 +58,7 @@ class _Context:
         self.quick = quick
         self.progress = progress
         self._rows = None
+        self._derived = {}
         self.dps = 20 if quick else 30
         self.sweep_n = (20, 50, 100, 200) if quick else (10, 20, 50, 100, 200, 500, 1000)
 
@@ -65,6 +66,13 @@ class _Context:
         if self.progress:
             sys.stderr.write(f"\rsymmech paper: {text:<60}")
             sys.stderr.flush()
+
+    def derive(self, name):
+        """symmech.derive(name), computed once per run."""
+        if name not in self._derived:
+            from .symbolic import derive
+            self._derived[name] = derive(name)
+        return self._derived[name]
 
     def rows(self, prefix):
         """compare_printed() rows whose key starts with ``prefix`` (computed once)."""
@@ -183,7 +191,7 @@ def claim_proposition1(ctx):
     from .profiles import verify_profiles
 
     runs = []
-    names = ("example2", "tanh") if ctx.quick else ("example1", "example2", "tanh", "heterogeneous")
+    names = ("tanh",) if ctx.quick else ("example1", "example2", "tanh", "heterogeneous")
     size = dict(profiles=3, adversarial=1, corners=False) if ctx.quick else dict(profiles=10, adversarial=2)
     for name in names:
         ctx.note(f"Proposition 1: {name}")
@@ -191,7 +199,7 @@ def claim_proposition1(ctx):
         runs.append((name, report))
     failed = {name: [f for f in r.failed if f in ("MC", "IR", "IC")] for name, r in runs}
     holds = not any(failed.values())
-    check = symbolic_vs_numeric("example2", _PROFILE6, "1", dps=ctx.dps)
+    check = symbolic_vs_numeric("example2", _PROFILE6, "1", dps=ctx.dps, derivation=ctx.derive("example2"))
     holds = holds and check.minimum >= ctx.dps - 5
     total = sum(sum(r.counts.values()) for _, r in runs)
     regret = max(r.worst_of("IC").value for _, r in runs)
@@ -235,7 +243,7 @@ def claim_lemma2(ctx):
     rows = ctx.rows("lemma2")
     formula_ok = all(c.minimum >= ctx.dps - 5 for _, c in checks)
     bounds_ok = all(b.holds for _, b in bounds)
-    increasing = all(all(c.digits.get(f"dq[{i}]/ds[{i}]") is not None for i in [1]) for _, c in checks)
+    increasing = all(b.min_dq_ds > 0 for _, b in bounds)
     holds = formula_ok and bounds_ok and increasing
     evidence = ("formula vs mpmath.diff of the solved equilibrium (for non-quadratic economies too): "
                 + "; ".join(f"{n}: {c.minimum} of {ctx.dps} digits" for n, c in checks)
@@ -246,12 +254,14 @@ def claim_lemma2(ctx):
                             f"[{_mpf_text(b.observed[0], 4)}, {_mpf_text(b.observed[1], 4)}] / varphi_N = "
                             f"{_mpf_text(b.varphi_N, 4)}, {'inside' if b.holds else 'OUTSIDE'}"
                             for n, b in bounds)
+                + ". dq_i/ds_i > 0 everywhere: smallest " + ", ".join(f"{n}: {_mpf_text(b.min_dq_ds, 4)}" for n, b in bounds)
                 + ". c_ps > 0 needs cross effects >= 0 (A3'), not implied by A2-A4. " + _row_summary(rows))
     return Claim("Lemma 2", "Lemma 2: dp^sigma/ds_i = sum_j w_j dmu_j/ds_i / sum_j w_j, w_j = (sigma - "
                  "dmu_j/dq_j)^-1, in [c_ps varphi_N, C_ps varphi_N]; dq_i/ds_i in [c_qs/(sigma - c_q), C_qs]",
                  _status(holds, rows), evidence, _row_witness(rows),
                  {"formula_digits": {n: c.minimum for n, c in checks},
-                  "bounds_hold": {n: b.holds for n, b in bounds}})
+                  "bounds_hold": {n: b.holds for n, b in bounds},
+                  "min_dq_ds": {n: float(b.min_dq_ds) for n, b in bounds}})
 
 
 def _budget_surplus(outcome):
@@ -261,7 +271,7 @@ def _budget_surplus(outcome):
 
 def claim_corollary1(ctx):
     """Corollary 1: sigma = 0 with IC/IR transfers runs a deficit at interior profiles with trade."""
-    from .symbolic import deficit_profile, derive
+    from .symbolic import deficit_profile
     from .verify import solve
 
     names = ("example1", "tanh") if ctx.quick else ("example1", "example2", "tanh", "heterogeneous", "groups3")
@@ -284,7 +294,7 @@ def claim_corollary1(ctx):
                 closest = (surplus, entry)
             if deepest is None or surplus < deepest[0]:
                 deepest = (surplus, entry)
-    exact = deficit_profile(derive("example1"), 0)
+    exact = deficit_profile(ctx.derive("example1"), 0)
     holds = deficits == tried and tried > 0 and exact is not None and exact.budget_surplus < 0
     evidence = (f"sigma = 0 (the Walrasian allocation) with eq. (4) + (7) transfers, 15 digits: a deficit at "
                 f"{deficits} of {tried} interior profiles with trade (signals in [0.05, 0.95]) on "
@@ -468,7 +478,7 @@ def _example_claim(ctx, name, statement, prefixes, economy_name, extra=""):
 
     rows = [r for p in prefixes for r in ctx.rows(p)]
     ctx.note(f"{name}: closed forms vs numeric")
-    check = symbolic_vs_numeric(economy_name, _PROFILE6, "3/4", dps=ctx.dps)
+    check = symbolic_vs_numeric(economy_name, _PROFILE6, "3/4", dps=ctx.dps, derivation=ctx.derive(economy_name))
     confirmed = [_confirm(r["witness"], ctx) for r in rows if r["witness"] and "signals" in r["witness"]]
     holds = check.minimum >= ctx.dps - 5 and all(c["confirmed"] for c in confirmed)
     evidence = (f"closed forms (symmech.derive) vs the numeric solver on {economy_name} at sigma = 3/4, "
@@ -487,8 +497,7 @@ def claim_example1(ctx):
 
 
 def claim_example2(ctx):
-    from .symbolic import derive
-    d = derive("example2")
+    d = ctx.derive("example2")
     extra = ("Exact BS thresholds per group: " + ", ".join(f"{k}: {v}" for k, v in d.bs_thresholds.items())
              + f"; overall {d.bs_threshold}.")
     return _example_claim(ctx, "Example 2", "Example 2 (group model): u_i = (alpha s_i + beta_h sbar^A + beta_l "
@@ -557,9 +566,18 @@ def paper_claims(quick=False, progress=False):
 
 # ---------------------------------------------------------------- output
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_text(text):
+    """Plain text made safe for LaTeX (special characters escaped, line breaks as spaces)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in " ".join(str(text).split()))
+
 
 def render_claims(claims, fmt="text"):
-    """The claims as ``text``, ``json`` ({"claims": [...]}), ``markdown`` or ``latex``."""
+    """The claims as ``text``, ``json`` ({"claims": [...]}), ``markdown`` or ``latex`` (a
+    ``longtable`` body to ``\\input``; the document needs ``\\usepackage{longtable}``)."""
     if fmt == "json":
         return json.dumps({"claims": [c.to_dict() for c in claims]}, indent=2, default=str)
     if fmt == "markdown":
@@ -568,7 +586,6 @@ def render_claims(claims, fmt="text"):
         lines += [f"| {c.name} | **{c.status}** | {cell(c.statement)} | {cell(c.evidence)} |" for c in claims]
         return "\n".join(lines)
     if fmt == "latex":
-        from .cli import _latex_text
         rows = [r"\begin{longtable}{p{0.14\linewidth}p{0.1\linewidth}p{0.7\linewidth}}", r"\hline",
                 r"Claim & Status & Statement and evidence \\", r"\hline"]
         rows += [rf"{_latex_text(c.name)} & {_latex_text(c.status)} & \textit{{{_latex_text(c.statement)}}}"

@@ -170,14 +170,6 @@ def test_argument_errors_are_one_message(capsys, argv):
     assert out == ""
 
 
-@pytest.mark.parametrize("command", ["derive", "verify", "paper"])
-def test_planned_commands_say_not_implemented(capsys, command):
-    status, out, err = run(capsys, command, "example2")
-    assert_one_error(status, err)
-    assert "not implemented yet" in err and command in err
-    assert err.count("\n") == 1
-
-
 def test_debug_shows_the_traceback(capsys, tmp_path):
     status, _, err = run(capsys, "--debug", *solve_args(str(tmp_path / "missing.toml")))
     assert status == 2

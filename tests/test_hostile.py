@@ -679,9 +679,7 @@ def test_bug_repeated_members_give_a_short_message():
     assert len(error.problems) < 20, len(error.problems)
 
 
-@pytest.mark.xfail(strict=True, reason="the model loads, then solve raises TypeError (atanh(2) is complex; "
-                                       "_formula does not refuse it): a traceback from the CLI")
-def test_bug_a_complex_constant_is_refused(capsys, tmp_path):
+def test_a_complex_constant_is_refused(capsys, tmp_path):
     cli_refuses(capsys, tmp_path, model_text("(s_i + atanh(2))*q - q**2/2"))
 
 

@@ -116,3 +116,10 @@ def test_cli_paper_prints_the_claims(capsys, monkeypatch, claims):
     monkeypatch.setattr(paper, "paper_claims", lambda quick=False, progress=False: list(claims.values()))
     assert main(["paper", "--quick", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["claims"]) == len(paper.CLAIM_NAMES)
+
+
+def test_lemma2_own_response_positive_and_bounds_inside(claims):
+    details = claims["Lemma 2"].details
+    assert all(v > 0 for v in details["min_dq_ds"].values())
+    assert all(details["bounds_hold"].values())
+    assert all(d >= CTX.dps - 5 for d in details["formula_digits"].values())
