@@ -65,6 +65,9 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else OK
     try:
         return args.run(args)
+    except BrokenPipeError:             # the reader (e.g. `| head`) stopped reading: not an error
+        sys.stderr.close()
+        return OK
     except (SymmechError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
