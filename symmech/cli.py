@@ -135,6 +135,9 @@ def _build_parser():
     check.add_argument("--samples", type=int, help="number of sampled profiles")
     check.add_argument("--seed", type=int, help="seed of the sampled profiles")
     check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument("--certified", action="store_true",
+                       help="rigorous interval enclosures (arb) over the whole signal cube instead of "
+                            "sampling: each assumption holds for certain, fails at a point, or is undecided")
     check.set_defaults(run=_run_check)
 
     derive = commands.add_parser("derive", parents=[common], help="closed forms for quadratic economies",
@@ -145,6 +148,9 @@ def _build_parser():
     derive.add_argument("--format", choices=["text", "json", "latex"], default="text")
     derive.add_argument("--standalone", action="store_true",
                         help="with --format latex: a complete document instead of an \\input-able body")
+    derive.add_argument("--general", action="store_true",
+                        help="for the catalogue's example1 and example2: keep N, the group sizes and "
+                             "the parameters as symbols (the paper's Examples 1 and 2 in general)")
     derive.set_defaults(run=_run_derive)
 
     verify = commands.add_parser("verify", parents=[common], help="properties over many profiles",
@@ -258,8 +264,11 @@ def _run_check(args):
     import symmech
 
     economy = symmech.load_model(args.model)
-    options = {k: v for k, v in (("samples", args.samples), ("seed", args.seed)) if v is not None}
-    report = symmech.check_assumptions(economy, **options)
+    if args.certified:
+        report = symmech.certify_assumptions(economy)
+    else:
+        options = {k: v for k, v in (("samples", args.samples), ("seed", args.seed)) if v is not None}
+        report = symmech.check_assumptions(economy, **options)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -271,7 +280,14 @@ def _run_check(args):
 def _run_derive(args):
     import symmech
 
-    derivation = symmech.derive(symmech.load_model(args.model))
+    if args.general:
+        examples = {"example1": 1, "example2": 2}
+        if args.model not in examples:
+            raise SymmechError(f"--general is for the catalogue's example1 and example2, not {args.model!r}; "
+                               "drop --general to derive this economy with its own parameters")
+        derivation = symmech.derive_example(examples[args.model])
+    else:
+        derivation = symmech.derive(symmech.load_model(args.model))
     if args.format == "json":
         print(json.dumps(derivation.to_dict(), indent=2))
     elif args.format == "latex":

@@ -130,6 +130,12 @@ class Market:
     def _bracketed(self, s, sigma):
         """A price to about 12 digits by safeguarded Newton on excess demand (falls in p)."""
         zero = [self._agent_foc(j, mpmath.mpf(0), s)[0] for j in range(self.n)]
+        for j, value in enumerate(zero):
+            if not (isinstance(value, mpmath.mpf) or isinstance(value, int)) or not mpmath.isfinite(value):
+                raise AssumptionError(
+                    f"A1 fails for agent {j + 1}: mu_{j + 1}(0, s) = {mpmath.nstr(value, 6)} at s = {_show(s)}; "
+                    "marginal utility must be finite and real there (check the formula)",
+                    assumption="A1", agent=j + 1, witness={"q": mpmath.mpf(0), "s": list(s)})
         low, high = min(zero), max(zero)
         q = [mpmath.mpf(0)] * self.n
         if low == high:
@@ -398,6 +404,8 @@ def _halves(values):
 
 
 def _show(s):
+    if len(s) > 10:            # a large economy: the first few signals say enough
+        return f"({len(s)} signals: " + ", ".join(mpmath.nstr(x, 6) for x in s[:4]) + ", ...)"
     return "(" + ", ".join(mpmath.nstr(x, 6) for x in s) + ")"
 
 

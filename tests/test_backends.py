@@ -125,10 +125,11 @@ def test_float64_stops_where_a4_breaks():
     assert 6 * error.witness["q"] >= 0               # d mu_1/dq = 6 q (by hand): A4 broken there
 
 
-def test_float64_reports_a_marginal_utility_that_is_not_real():
+@pytest.mark.parametrize("backend", ["float64", "mpmath"])
+def test_both_backends_report_a_marginal_utility_that_is_not_real(backend):
     s = signal_symbols(2)
     bad = sympy.atanh(2)                             # complex: the formula leaves the reals
     economy = Economy([(s[0] + bad) * Q - Q ** 2 / 2, s[1] * Q - Q ** 2 / 2])
     with pytest.raises(AssumptionError) as info:
-        symmech.solve(economy, ["0.4", "0.6"], "0.1", backend="float64", check_assumptions=False)
+        symmech.solve(economy, ["0.4", "0.6"], "0.1", dps=20, backend=backend, check_assumptions=False)
     assert info.value.assumption == "A1" and info.value.agent == 1

@@ -75,3 +75,25 @@ def test_solve_rejects_unknown_backend(capsys, linear):
     assert main(["solve", linear, "--signals", "0.1,0.4,0.8", "--sigma", "0.2",
                  "--backend", "gpu"]) == 2
     assert "symmech: error:" in capsys.readouterr().err
+
+
+def test_check_certified_encloses_the_constants_of_example1(capsys):
+    """Example 1 (alpha = 1, beta = 1/2, mu = 1, N = 6): by hand, c_s = C_s = alpha + beta/N,
+    phi_N = beta/N, c_q = C_q = -mu, M = alpha + beta; each certified interval must contain it."""
+    from fractions import Fraction as F
+    from symmech.cli import main
+    assert main(["check", "example1", "--certified", "--format", "json"]) == 0
+    constants = json.loads(capsys.readouterr().out)["constants"]
+    expected = {"c_s": F(13, 12), "C_s": F(13, 12), "phi_N": F(1, 12), "c_q": F(-1), "C_q": F(-1), "M": F(3, 2)}
+    for name, value in expected.items():
+        low, high = (F(x) for x in constants[name])
+        assert low <= value <= high, name
+
+
+def test_derive_general_keeps_n_as_a_symbol(capsys):
+    from symmech.cli import main
+    assert main(["derive", "example1", "--general", "--format", "json"]) == 0
+    price = json.loads(capsys.readouterr().out)["price"]["sympy"]
+    assert "sbar" in price and "alpha" in price
+    assert main(["derive", "heterogeneous", "--general"]) == 2
+    assert "example1 and example2" in capsys.readouterr().err
