@@ -163,6 +163,8 @@ def _build_parser():
     verify.add_argument("--seed", type=int, default=0, help="seed of the random profiles (default 0)")
     verify.add_argument("--dps", type=int, default=15, help="significant digits (default 15)")
     verify.add_argument("--jobs", type=int, default=1, help="processes (default 1; -1: one per core)")
+    verify.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run the solves on a Dask cluster at ADDRESS (needs dask[distributed])")
     verify.add_argument("--adversarial", type=int, default=None,
                         help="rounds of the adversarial pattern search per property (default 4; 0: none)")
     verify.add_argument("--no-corners", action="store_true", help="skip the corners of the signal cube")
@@ -305,6 +307,7 @@ def _run_verify(args):
                if v is not None}
     report = verify_profiles(symmech.load_model(args.model), args.sigma.strip(), seed=args.seed,
                              dps=args.dps, jobs=args.jobs, transfers=args.transfers, progress=True,
+                             scheduler=args.scheduler,
                              corners=not args.no_corners,
                              **options)
     print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.to_text())

@@ -167,7 +167,8 @@ MAX_AGENTS = 5000
 #: Up to this many agents the expanded utilities are built when a file is read; above it only
 #: the structure is, and formulas that do not separate into templates are refused.
 MAX_EXPANDED_AGENTS = 200
-_MAX_TEXT = 1_000_000
+#: Largest model text read, in characters or bytes (tomllib needs about a second per 500 kB).
+_MAX_TEXT = 200_000
 _TOP_KEYS = ("name", "agents", "groups", "parameters", "utility")
 _HEADER = re.compile(r"^\s*\[+\s*([^\]]*?)\s*\]+\s*(#.*)?$")
 _CATALOGUE = "symmech.catalogue"
@@ -254,7 +255,9 @@ def _is_file(path):
 def _read(path):
     try:
         if path.stat().st_size > _MAX_TEXT:
-            raise ModelError([f"the file is larger than {_MAX_TEXT} bytes; a model file is short"], source=str(path))
+            size = path.stat().st_size
+            raise ModelError([f"the file has {size} bytes; at most {_MAX_TEXT} are read (a model file is short)"],
+                             source=str(path))
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ModelError([f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"], source=str(path)) from None
@@ -299,6 +302,56 @@ def _agents_text(agents):
     return f"agent {agents[0]}" if len(agents) == 1 else "agents " + ", ".join(map(str, agents))
 
 
+def _members_text(members, shown=10):
+    """``agent 3`` or ``agents 1, 4, 7`` (each once, the first ``shown`` of them, then a count)."""
+    unique = [str(m)[:20] for m in dict.fromkeys(members)]
+    if len(unique) == 1:
+        return f"agent {unique[0]}"
+    more = f" and {len(unique) - shown} more" if len(unique) > shown else ""
+    return f"agents {', '.join(unique[:shown])}{more}"
+
+
+_KEY_PART = r"""\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*"""
+_KEY_LINE = re.compile(rf"^{_KEY_PART}([=.])")
+_DOTTED_REST = re.compile(rf"^{_KEY_PART}=")
+#: Most problems listed in one message; the rest are counted.
+_MAX_PROBLEMS = 50
+
+
+def _line_index(lines):
+    """Map (section, key) and section headers to their first line, in one pass over the text.
+
+    A top-level dotted key ``table.key = ...`` is also filed as (None, "table.key").
+    """
+    keys, headers, section = {}, {}, None
+    for number, text in enumerate(lines, start=1):
+        match = _HEADER.match(text)
+        if match:
+            section = match.group(1).strip().strip("\"'")
+            headers.setdefault(section, number)
+            continue
+        match = _KEY_LINE.match(text)
+        if not match:
+            continue
+        key = next(part for part in match.groups()[:3] if part is not None)
+        keys.setdefault((section, key), number)
+        if section is None and match.group(4) == ".":
+            rest = _DOTTED_REST.match(text, match.end())
+            if rest:
+                inner = next(part for part in rest.groups() if part is not None)
+                keys.setdefault((None, f"{key}.{inner}"), number)
+    return keys, headers
+
+
+def _shortened(problems):
+    """The problems without repeats, at most :data:`_MAX_PROBLEMS` of them, then a count of the rest."""
+    unique = list(dict.fromkeys(problems))
+    if len(unique) <= _MAX_PROBLEMS:
+        return unique
+    rest = len(unique) - _MAX_PROBLEMS
+    return unique[:_MAX_PROBLEMS] + [f"... and {rest} more problem{'s' if rest > 1 else ''}"]
+
+
 class _ModelReader:
     """Reads one model text, collecting every problem with its line before raising once."""
 
@@ -307,34 +360,28 @@ class _ModelReader:
         self.source = source
         self.lines = text.splitlines() if isinstance(text, str) else []
         self.problems = []
+        self._index = None
 
     # ---- where things are -----------------------------------------------------------------------
     def line(self, key, table=None):
         """The line defining ``key`` (in ``[table]``, a dotted key or an inline table), or None."""
-        name = re.escape(str(key))
-        own = re.compile(rf"""^\s*(?:{name}|"{name}"|'{name}')\s*[=.]""")
-        dotted = re.compile(rf"""^\s*["']?{re.escape(str(table))}["']?\s*\.\s*["']?{name}["']?\s*=""")
-        section, header = None, None
-        for number, text in enumerate(self.lines, start=1):
-            match = _HEADER.match(text)
-            if match:
-                section = match.group(1).strip().strip("\"'")
-                if header is None and section == (key if table is None else table):
-                    header = number
-            elif section == table and own.match(text):
-                return number
-            elif table is not None and section is None and dotted.match(text):
-                return number
-        if table is not None:
-            return self.line(table) or header
-        return header
+        if self._index is None:
+            self._index = _line_index(self.lines)
+        keys, headers = self._index
+        key = str(key)
+        if table is None:
+            return keys.get((None, key)) or headers.get(key)
+        found = [n for n in (keys.get((str(table), key)), keys.get((None, f"{table}.{key}"))) if n]
+        if found:
+            return min(found)
+        return self.line(table) or headers.get(str(table))
 
     def add(self, message, key=None, table=None):
         number = self.line(key, table) if key is not None else None
         self.problems.append(f"line {number}: {message}" if number else message)
 
     def fail(self):
-        raise ModelError(self.problems, source=self.source)
+        raise ModelError(_shortened(self.problems), source=self.source)
 
     # ---- the sections -----------------------------------------------------------------------------
     def economy(self):
@@ -426,18 +473,16 @@ class _ModelReader:
                 self.add(f"group {name!r} must be a non-empty list of agent numbers, e.g. {name} = [1, 2, 3]",
                          name, "groups")
                 continue
+            outside, twice, shared = [], [], {}
             for member in members:
                 if agents is not None and not 1 <= member <= agents:
-                    self.add(f"group {name!r} names agent {str(member)[:20]}, but agents are numbered 1..{agents}; "
-                             "remove it or raise agents", name, "groups")
+                    outside.append(member)
                 elif member in owner:
                     other = owner[member]
-                    text = (f"group {name!r} lists agent {member} twice" if other == name else
-                            f"agent {member} is in group {other!r} and in group {name!r}; put each agent in "
-                            "exactly one group")
-                    self.add(text, name, "groups")
+                    (twice if other == name else shared.setdefault(other, [])).append(member)
                 else:
                     owner[member] = name
+            self.group_members(name, agents, outside, twice, shared)
             groups[name] = tuple(members)
         missing = [k for k in range(1, (agents or 0) + 1) if k not in owner] if groups else []
         if missing:
@@ -445,6 +490,19 @@ class _ModelReader:
             self.add(f"{_agents_text(missing)} {'is' if one else 'are'} in no group; with groups, every agent "
                      f"must be in exactly one group: add {'it' if one else 'them'} to one", "groups")
         return groups
+
+    def group_members(self, name, agents, outside, twice, shared):
+        """One problem per kind of bad member in group ``name``, naming all such members."""
+        if outside:
+            self.add(f"group {name!r} names {_members_text(outside)}, but agents are numbered 1..{agents}; "
+                     "remove them or raise agents", name, "groups")
+        if twice:
+            self.add(f"group {name!r} lists {_members_text(twice)} twice; list each agent once",
+                     name, "groups")
+        for other, members in shared.items():
+            verb = "is" if len(set(members)) == 1 else "are"
+            self.add(f"{_members_text(members)} {verb} in group {other!r} and in group {name!r}; put each agent in "
+                     "exactly one group", name, "groups")
 
     def parameters(self, data, agents):
         table = data.get("parameters", {})

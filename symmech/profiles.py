@@ -188,9 +188,9 @@ def _solve_one(economy, sigma, dps, transfers, backend, item):
 class _Runner:
     """Solves profiles once each (a cache keyed by the profile), through map_profiles."""
 
-    def __init__(self, economy, sigma, dps, transfers, backend, jobs, progress):
+    def __init__(self, economy, sigma, dps, transfers, backend, jobs, progress, scheduler=None):
         self.solve = partial(_solve_one, economy, sigma, dps, transfers, backend)
-        self.jobs, self.progress = jobs, progress
+        self.jobs, self.progress, self.scheduler = jobs, progress, scheduler
         self.cache = {}
 
     def run(self, profiles, source, progress=True):
@@ -212,7 +212,8 @@ class _Runner:
             from .parallel import map_profiles
         except ImportError:           # the parallel layer is optional
             return [self.solve(x) for x in items]
-        return map_profiles(self.solve, items, jobs=self.jobs, progress=progress, label=label)
+        return map_profiles(self.solve, items, jobs=self.jobs, scheduler=self.scheduler,
+                            progress=progress, label=label)
 
 
 def _search(runner, start, key, rounds):
@@ -241,7 +242,7 @@ def _search(runner, start, key, rounds):
 
 def verify_profiles(economy, sigma, profiles=_DEFAULT_PROFILES, seed=0, dps=15, jobs=1,
                     transfers="ic", adversarial=_DEFAULT_ROUNDS, corners=True, progress=False,
-                    backend=None):
+                    backend=None, scheduler=None):
     """MC, BS, IR, IC and Pareto of the sigma-WE mechanism over many profiles.
 
     Parameters
@@ -251,6 +252,7 @@ def verify_profiles(economy, sigma, profiles=_DEFAULT_PROFILES, seed=0, dps=15, 
     profiles : random profiles (seeded by ``seed``)
     dps : digits of each solve (15 takes the float64 backend under ``backend="auto"``)
     jobs : processes for independent solves (1: serial; the results do not depend on it)
+    scheduler : address of a Dask scheduler to run the solves on (``jobs`` is then ignored)
     transfers : "ic" (eq. 4 + 7) or "naive" (eq. 2)
     adversarial : rounds of the pattern search per property (0: none)
     corners : include the cube's corners
@@ -275,7 +277,7 @@ def verify_profiles(economy, sigma, profiles=_DEFAULT_PROFILES, seed=0, dps=15, 
     first = random_profiles(economy.n, max(profiles, 1), seed)
     kwargs = {} if backend is None else {"backend": backend}
     solve(economy, first[0], sigma, dps=dps, transfers=transfers, **kwargs)   # pre-check A2, A4, inputs
-    runner = _Runner(economy, sigma, dps, transfers, backend, jobs, progress)
+    runner = _Runner(economy, sigma, dps, transfers, backend, jobs, progress, scheduler)
     results = runner.run(first[:profiles], "random")
     if corners:
         results += runner.run(corner_profiles(economy.n, seed), "corner")

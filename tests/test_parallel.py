@@ -59,3 +59,14 @@ def test_a_scheduler_without_dask_names_the_install(monkeypatch):
     with pytest.raises(SymmechError) as info:
         map_profiles(abs, [1, 2], scheduler="tcp://127.0.0.1:8786")
     assert "pip install 'dask[distributed]'" in str(info.value)
+
+
+def test_a_dask_cluster_gives_the_serial_results():
+    """The same verification on a local Dask cluster (loopback only) and serially."""
+    distributed = pytest.importorskip("distributed")
+    from symmech.profiles import verify_profiles
+    options = dict(profiles=4, adversarial=0, corners=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        on_cluster = verify_profiles("example1", "1", scheduler=cluster.scheduler_address, **options)
+    assert on_cluster.to_dict() == verify_profiles("example1", "1", **options).to_dict()
