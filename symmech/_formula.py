@@ -18,10 +18,13 @@ import warnings
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+import mpmath
 import sympy
 
 __all__ = ["Formula", "FormulaProblem", "NotSeparable", "compile_formula", "FUNCTIONS", "AGGREGATES", "CONSTANTS",
-           "RESERVED_NAMES", "MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT", "MAX_BITS"]
+           "RESERVED_NAMES", "MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT", "MAX_BITS",
+           "MAX_AGGREGATE_DEPTH", "MAX_CONSTANT",
+           "distinct_nodes"]
 
 #: Longest formula accepted, in characters.
 MAX_LENGTH = 2000
@@ -31,6 +34,10 @@ MAX_DEPTH = 60
 MAX_EXPONENT = 100
 #: Largest numerator or denominator of an exact number, in bits (about 1200 digits).
 MAX_BITS = 4000
+#: Largest magnitude of a constant subexpression (e.g. exp(10**100) is refused).
+MAX_CONSTANT = 10**300
+#: Deepest nesting of mean/sum: each level multiplies the built terms by the number of agents.
+MAX_AGGREGATE_DEPTH = 2
 
 #: name -> (SymPy function, least and most arguments; None: no upper bound).
 FUNCTIONS = {
@@ -41,6 +48,8 @@ FUNCTIONS = {
     "abs": (sympy.Abs, 1, 1), "min": (sympy.Min, 2, None), "max": (sympy.Max, 2, None),
 }
 AGGREGATES = ("mean", "sum")
+#: Functions with a kink: allowed on signals and numbers, not on q.
+_KINKED = ("abs", "min", "max")
 CONSTANTS = {"pi": sympy.pi, "E": sympy.E}
 _OWN_NAMES = ("q", "s_i", "N", "i")
 #: Names a model's parameters may not take.
@@ -150,6 +159,13 @@ class Formula:
         self.parameters = parameters
         self.groups = groups
         self._problems = None
+        self._constant = {}
+
+    def is_constant(self, node):
+        """Whether ``node`` (a node of this tree) has no q, signal or aggregate in it (remembered)."""
+        if id(node) not in self._constant:
+            self._constant[id(node)] = _is_constant_node(node)
+        return self._constant[id(node)]
 
     # ---- the static check: every problem, with its column -----------------------------------
     def problems(self):
@@ -251,6 +267,12 @@ class Formula:
             if len(args) < least or (most is not None and len(args) > most):
                 wanted = f"{least}" if least == most else f"at least {least}"
                 self._add(node, f"{name} takes {wanted} argument{'s' * (wanted != '1')}, got {len(args)}")
+            if name in _KINKED and any(isinstance(sub, ast.Name) and sub.id == "q"
+                                       for arg in args for sub in ast.walk(arg)):
+                self._add(node, f"{name}(...) of an expression in q is not differentiable in q; the model "
+                                "needs a continuously differentiable utility (assumption A4 uses d mu/dq); "
+                                f"use {name} only on signals and numbers, or a smooth form such as "
+                                "sqrt(q**2 + c) for abs(q)")
             for arg in args:
                 self._check(arg, inside)
         elif name.startswith("__"):
@@ -266,6 +288,10 @@ class Formula:
         if len(args) not in (1, 2):
             self._add(node, f"{name} takes (EXPR) or (EXPR, GROUP), got {len(args)} arguments")
             return
+        if inside == MAX_AGGREGATE_DEPTH:   # said once, at the first level too deep
+            self._add(node, f"{name}(...) here is nested {inside + 1} deep in mean/sum; at most "
+                            f"{MAX_AGGREGATE_DEPTH} levels are allowed (each level multiplies the size of "
+                            "the utility by the number of agents); compute the inner aggregate once")
         self._check(args[0], inside + 1)
         if len(args) == 2:
             group = args[1]
@@ -403,10 +429,22 @@ def _rational(value):
 _UNDEFINED = (sympy.S.ComplexInfinity, sympy.S.NaN, sympy.S.Infinity, sympy.S.NegativeInfinity)
 
 
+def distinct_nodes(expr):
+    """Each distinct subexpression of ``expr`` once: shared subtrees (from mean/sum) are walked once."""
+    seen, stack = set(), [expr]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        yield node
+        stack.extend(node.args)
+
+
 def _finished(value):
     """The built value as a SymPy expression, refused if undefined, complex or huge (one pass)."""
     expr = _rational(value)
-    for node in sympy.preorder_traversal(expr):
+    for node in distinct_nodes(expr):
         if node.is_Atom:
             if any(node is u for u in _UNDEFINED):
                 raise FormulaProblem("the formula is undefined (a division by zero, log(0) or similar)")
@@ -419,6 +457,65 @@ def _finished(value):
         elif node.is_Pow and node.base.is_Number and node.base.is_negative and not node.exp.is_Integer:
             raise FormulaProblem(f"{node} is not real; utilities must be real")
     return expr
+
+
+_MP_FUNCTIONS = {
+    sympy.exp: mpmath.exp, sympy.log: mpmath.log, sympy.sin: mpmath.sin, sympy.cos: mpmath.cos,
+    sympy.tan: mpmath.tan, sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh, sympy.tanh: mpmath.tanh,
+    sympy.atan: mpmath.atan, sympy.asinh: mpmath.asinh, sympy.atanh: mpmath.atanh, sympy.Abs: abs,
+    sympy.Min: min, sympy.Max: max,
+}
+
+
+class _TooLarge(Exception):
+    """A constant subexpression is not finite or larger than :data:`MAX_CONSTANT`."""
+
+
+def _constant_value(expr, memo):
+    """``expr`` (a SymPy constant) at 15 digits, or None when it has a form not evaluated here.
+
+    Every argument is checked against :data:`MAX_CONSTANT` before a function is applied to it, so
+    no evaluation meets a huge argument (exp(exp(1000)) stops at exp(1000)); ``memo`` is shared.
+    """
+    if expr in memo:
+        return memo[expr]
+    if expr.is_Rational:
+        value = mpmath.mpf(int(expr.p)) / int(expr.q)
+    elif expr is sympy.pi:
+        value = +mpmath.pi
+    elif expr is sympy.E:
+        value = +mpmath.e
+    else:
+        args = [_constant_value(arg, memo) for arg in expr.args]
+        if not expr.args or any(a is None for a in args):
+            return None
+        if expr.is_Add:
+            value = mpmath.fsum(args)
+        elif expr.is_Mul:
+            value = mpmath.fprod(args)
+        elif expr.is_Pow:
+            value = args[0] ** args[1] if args[0] != 0 or mpmath.re(args[1]) > 0 else mpmath.inf
+        elif expr.func in _MP_FUNCTIONS:
+            if expr.func in (sympy.Min, sympy.Max) and any(isinstance(a, mpmath.mpc) for a in args):
+                return None
+            value = _MP_FUNCTIONS[expr.func](*args)
+        else:
+            return None
+    if not mpmath.isfinite(value) or abs(value) > MAX_CONSTANT:
+        raise _TooLarge
+    memo[expr] = value
+    return value
+
+
+def _is_constant_node(node):
+    """Whether ``node`` has no q, signal or aggregate in it (names such as N, i, pi or parameters only)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id in ("q", "s_i", "s_j"):
+            return False
+        if isinstance(sub, ast.Subscript) or (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
+                                              and sub.func.id in AGGREGATES):
+            return False
+    return True
 
 
 class _Builder:
@@ -434,6 +531,7 @@ class _Builder:
         self.signal = signal
         self.cache = cache
         self.agent_names = {"i", "s_i"} | {k for k, v in parameters.items() if isinstance(v, tuple)}
+        self.constants = {}
 
     def fail(self, node, message):
         raise FormulaProblem(f"{self.formula._where(node)}: {message}")
@@ -442,8 +540,21 @@ class _Builder:
         """The value of ``node``: a Fraction if it is an exact constant, else a SymPy object.
 
         ``own_j`` is the symbol s_j stands for (inside mean/sum); ``scale`` is the product of the
-        exponents around ``node``, to refuse towers such as (q**50)**50.
+        exponents around ``node``, to refuse towers such as (q**50)**50. A constant built from
+        functions (exp(10**100)) is evaluated at 15 digits and refused when huge.
         """
+        result = self.plain_value(node, own_j, scale)
+        if isinstance(result, sympy.Basic) and self.formula.is_constant(node):
+            try:
+                with mpmath.workdps(15):
+                    _constant_value(result, self.constants)
+            except _TooLarge:
+                self.fail(node, f"this constant is not finite or larger than 10**{len(str(MAX_CONSTANT)) - 1} "
+                                "in magnitude; use smaller numbers")
+        return result
+
+    def plain_value(self, node, own_j, scale):
+        """:meth:`value` without the check of constants."""
         if isinstance(node, ast.Constant):
             return self.formula._literal(node)
         if isinstance(node, ast.Name):

@@ -256,6 +256,25 @@ def _sample(mus, samples, rng, q_bound, with_cross):
     return _Sample(q, profiles, mu0, core[n:2 * n], core[2 * n:], cross)
 
 
+def _structured(economy):
+    """A large economy read as templates whose utilities are not expanded (expanding is O(N^2))."""
+    return getattr(economy, "structure", None) is not None and not economy.expanded
+
+
+def _fast_market(economy):
+    from .fast import FastMarket     # late: the template kernels are needed for large economies only
+    return FastMarket(economy)
+
+
+def _fast_sample(market, n, samples, rng, q_bound):
+    """As :func:`_sample`, through the templates (O(N) per point), without the cross derivatives."""
+    from .fast import sample_derivatives
+    q, profiles = _points(n, samples, rng, q_bound)
+    dq, own = sample_derivatives(None, q, profiles, market=market)
+    mu0, _, _ = market.ev.own_slopes(np.zeros(profiles.shape), profiles)
+    return _Sample(q, profiles, mu0.T, dq.T, own.T, None)
+
+
 def _merge(a, b):
     cat = lambda x, y: None if x is None else np.concatenate([x, y], axis=-1)  # noqa: E731
     return _Sample(np.concatenate([a.q, b.q]), np.vstack([a.profiles, b.profiles]),
@@ -268,14 +287,19 @@ def _run(economy, samples, seed, q_bound, with_cross):
     Why 2M/|C_q|: at a sigma-WE, mu_i(q_i, s) = p + sigma q_i with p in [-M, M]; for a buyer
     |C_q| q_i <= mu_i(0, s) - mu_i(q_i, s) <= 2M, and likewise for a seller.
     """
-    mus = tuple(economy.marginal_utilities)
     rng = np.random.default_rng(seed)
+    if _structured(economy) and not with_cross:   # cross derivatives still need the expanded utilities
+        market = _fast_market(economy)
+        sample = lambda bound: _fast_sample(market, economy.n, samples, rng, bound)  # noqa: E731
+    else:
+        mus = tuple(economy.marginal_utilities)
+        sample = lambda bound: _sample(mus, samples, rng, bound, with_cross)  # noqa: E731
     if q_bound is not None:
         bound = float(q_bound)
         if not (math.isfinite(bound) and bound > 0):
             raise ValueError(f"q_bound must be a positive finite number, got {q_bound!r}")
-        return _sample(mus, samples, rng, bound, with_cross), bound, "given"
-    first = _sample(mus, samples, rng, _MODERATE_Q, with_cross)
+        return sample(bound), bound, "given"
+    first = sample(_MODERATE_Q)
     big_m = _finite_extreme(np.abs(first.mu0), np.max)
     c_q_max = _finite_extreme(first.dq, np.max)
     if math.isfinite(big_m) and math.isfinite(c_q_max) and c_q_max < 0:
@@ -284,7 +308,7 @@ def _run(economy, samples, seed, q_bound, with_cross):
     else:
         bound = _MODERATE_Q
         source = "1 (C_q >= 0 or M not finite on q in [-1, 1], so 2M/|C_q| is undefined)"
-    second = _sample(mus, samples, rng, bound, with_cross)
+    second = sample(bound)
     return _merge(first, second), bound, source
 
 

@@ -180,6 +180,16 @@ def _build_parser():
     paper.add_argument("--quick", action="store_true", help="smaller sweeps (seconds, for tests)")
     paper.set_defaults(run=_run_paper)
 
+    report = commands.add_parser("report", parents=[common], help="the derivations with figures, as one PDF",
+                                 description="Run the derivation scripts of the repository's derivations/ "
+                                             "folder and build them into one PDF with pdflatex: every step "
+                                             "from the model to the budget-surplus threshold, with numbers "
+                                             "and figures.")
+    report.add_argument("--out", required=True, metavar="DIR", help="folder for the sections, figures and PDF")
+    report.add_argument("--only", metavar="NAME", default=None,
+                        help="build one section (a script name in derivations/, e.g. example1)")
+    report.set_defaults(run=_run_report)
+
     catalogue = commands.add_parser("catalogue", parents=[common], help="list the built-in economies")
     catalogue.set_defaults(run=_run_catalogue)
 
@@ -322,6 +332,15 @@ def _run_paper(args):
 
     claims = paper_claims(quick=args.quick, progress=True)
     print(render_claims(claims, args.format))
+    return OK
+
+
+def _run_report(args):
+    from .report import build_report
+
+    progress = lambda line: print(f"symmech: {line}", file=sys.stderr, flush=True)
+    pdf = build_report(args.out, only=args.only, progress=progress)
+    print(pdf)
     return OK
 
 

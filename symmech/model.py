@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sympy
 
-from ._formula import MAX_BITS, RESERVED_NAMES, FormulaProblem, NotSeparable, compile_formula
+from ._formula import MAX_BITS, RESERVED_NAMES, FormulaProblem, NotSeparable, compile_formula, distinct_nodes
 from ._numbers import exact
 from .errors import ModelError
 
@@ -105,11 +105,12 @@ class Economy:
             if not isinstance(u, sympy.Expr):
                 problems.append(f"agent {i}: utility {u!r} is not an expression")
                 continue
-            extra = u.free_symbols - allowed
+            nodes = list(distinct_nodes(u))      # one pass over shared subtrees, not u.free_symbols
+            extra = {n for n in nodes if n.is_Symbol} - allowed
             if extra:
                 names = ", ".join(sorted(str(x) for x in extra))
                 problems.append(f"agent {i}: utility uses {names}; only q and s_1..s_{self.n} may appear")
-            if u.has(sympy.Float):
+            if any(isinstance(n, sympy.Float) for n in nodes):
                 problems.append(f"agent {i}: utility has a binary float; use exact numbers (Rational)")
         if problems:
             raise ModelError(problems, source=self.source or None)
@@ -256,7 +257,7 @@ def _read(path):
     try:
         if path.stat().st_size > _MAX_TEXT:
             size = path.stat().st_size
-            raise ModelError([f"the file has {size} bytes; at most {_MAX_TEXT} are read (a model file is short)"],
+            raise ModelError([f"the file is larger than {_MAX_TEXT} bytes ({size} bytes); a model file is short"],
                              source=str(path))
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -630,9 +630,7 @@ def test_solve_refuses_an_absurd_dps_quickly():
     assert finished and "refused" in printed, printed
 
 
-@pytest.mark.xfail(strict=True, reason="_formula: nested aggregates over s_j build n**depth terms; this "
-                                       "60-character formula with 10 agents takes about 10 s")
-def test_bug_nested_aggregates_are_bounded():
+def test_nested_aggregates_are_bounded():
     finished, printed = _run_limited("""
         from symmech.model import parse_model
         formula = "mean(mean(mean(mean(mean(s_j)*s_j)*s_j)*s_j)*s_j)*q - q**2/2"
@@ -678,15 +676,26 @@ def test_a_complex_constant_is_refused(capsys, tmp_path):
     cli_refuses(capsys, tmp_path, model_text("(s_i + atanh(2))*q - q**2/2"))
 
 
-@pytest.mark.xfail(strict=True, reason="assumptions: lambdify(numpy) cannot take exp(10**100); TypeError "
-                                       "and a traceback from the CLI")
-def test_bug_a_huge_constant_is_one_error(capsys, tmp_path):
+def test_a_huge_constant_is_one_error(capsys, tmp_path):
     cli_refuses(capsys, tmp_path, model_text("(s_i + exp(10**100))*q - q**2/2"))
 
 
-@pytest.mark.xfail(strict=True, reason="abs, min and max are in the language, but d/dq abs(q) has a "
-                                       "DiracDelta that lambdify cannot compile: NameError, a traceback")
-def test_bug_a_kink_is_one_error_or_a_result(capsys, tmp_path):
+@pytest.mark.parametrize("formula, column", [("(s_i + exp(10**100))*q - q**2/2", 8),
+                                             ("s_i*q + exp(exp(exp(10)))*q", 13),
+                                             ("s_i*q + exp(690)*exp(690)*q", 9)])
+def test_a_huge_constant_is_refused_quickly_with_its_column(formula, column):
+    error = refused_quickly(model_text(formula))
+    assert f"column {column}" in str(error) and "10**300" in str(error), error
+
+
+def test_a_large_but_finite_constant_is_kept_exactly():
+    """exp(600) is about 10**260: allowed, and kept exact (not rounded to a float)."""
+    import sympy
+    economy = parse_model(model_text("(s_i + exp(600))*q - q**2/2"))
+    assert economy.utilities[0].has(sympy.exp(600))
+
+
+def test_a_kink_is_one_error_or_a_result(capsys, tmp_path):
     path = tmp_path / "kink.toml"
     path.write_text(model_text("s_i*q - abs(q)/10 - q**2/2"), encoding="utf-8")
     status, out, err = cli(capsys, "solve", path, "--signals", SIGNALS, "--sigma", "0.1", "--dps", "15")
@@ -708,3 +717,66 @@ def test_a_huge_signal_gets_a_message_for_people():
 def test_signals_that_are_not_a_list_are_a_model_error(signals):
     with pytest.raises(ModelError):
         symmech.solve("example1", signals, "0.1", dps=15)
+
+
+@pytest.mark.parametrize("number", ["1", "0.123456789"])
+def test_a_file_at_the_size_limit_is_read_within_a_second(number):
+    """The largest text the reader accepts (numbers, ints or decimals) parses in under a second of CPU."""
+    finished, printed = _run_limited(f"""
+        from symmech.model import parse_model, _MAX_TEXT
+        head, tail = 'agents = 3\\n[parameters]\\na = [', '{number}]\\n[utility]\\nall = "a*q"\\n'
+        text = head + '{number},' * ((_MAX_TEXT - len(head) - len(tail)) // {len(number) + 1}) + tail
+        assert len(text) <= _MAX_TEXT
+        try:
+            parse_model(text)
+        except symmech.ModelError as error:
+            print("refused:", str(error)[:200])
+        """)
+    assert finished and "values but agents = 3" in printed, printed
+
+
+def test_a_file_over_the_size_limit_is_refused_naming_the_size(tmp_path):
+    from symmech.model import _MAX_TEXT
+    path = tmp_path / "big.toml"
+    path.write_text(model_text("s_i*q - q**2/2") + "#" * _MAX_TEXT, encoding="utf-8")
+    with pytest.raises(ModelError) as info:
+        symmech.load_model(path)
+    assert str(path.stat().st_size) in str(info.value) and str(_MAX_TEXT) in str(info.value)
+
+
+def test_aggregates_nested_two_deep_are_built_exactly():
+    """mean((s_j - mean(s_j))**2) is the population variance: compare with statistics.pvariance."""
+    import statistics
+    from fractions import Fraction
+
+    import sympy
+    economy = parse_model(model_text("mean((s_j - mean(s_j))**2)*q - q**2/2", agents=4))
+    values = [Fraction(1, 5), Fraction(1, 2), Fraction(7, 10), Fraction(3, 100)]
+    point = {symmech.model.signal_symbol(k): sympy.Rational(v.numerator, v.denominator)
+             for k, v in enumerate(values, start=1)}
+    slope = sympy.diff(economy.utilities[2], symmech.model.Q).subs(point).subs(symmech.model.Q, 0)
+    assert slope == sympy.Rational(statistics.pvariance(values))
+
+
+def test_aggregates_nested_three_deep_are_refused_with_the_column():
+    error = refused_quickly(model_text("mean(mean(mean(s_j)*s_j)*s_j)*q"))
+    assert "column 11" in str(error) and "at most 2" in str(error), error
+
+
+@pytest.mark.parametrize("formula, column", [("s_i*q - abs(q)/10 - q**2/2", 9),
+                                             ("s_i*q - max(q, 0)**2", 9),
+                                             ("min(s_i, 1 + q)*q - q**2/2", 1)])
+def test_a_kink_in_q_is_refused_with_its_column(formula, column, capsys, tmp_path):
+    error = refused_quickly(model_text(formula))
+    assert f"column {column}" in str(error) and "not differentiable in q" in str(error), error
+    cli_refuses(capsys, tmp_path, model_text(formula))
+
+
+def test_a_kink_in_the_signals_only_is_allowed():
+    """max of signals alone keeps mu smooth in q: built, and equal to the max at a point."""
+    import sympy
+    economy = parse_model(model_text("max(s_i, 1/2)*q - q**2/2"))
+    mu = sympy.diff(economy.utilities[0], symmech.model.Q)
+    s1 = symmech.model.signal_symbol(1)
+    assert mu.subs({s1: sympy.Rational(1, 5), symmech.model.Q: 0}) == sympy.Rational(1, 2)
+    assert mu.subs({s1: sympy.Rational(4, 5), symmech.model.Q: 0}) == sympy.Rational(4, 5)

@@ -62,7 +62,8 @@ def model(utility, agents=3, parameters="", groups=""):
     ("sin(q) + cos(q) + tan(q)", sympy.sin(Q) + sympy.cos(Q) + sympy.tan(Q)),
     ("sinh(q) + cosh(q) + tanh(q)", sympy.sinh(Q) + sympy.cosh(Q) + sympy.tanh(Q)),
     ("atan(q) + asinh(q) + atanh(q/2)", sympy.atan(Q) + sympy.asinh(Q) + sympy.atanh(Q / 2)),
-    ("abs(q) + min(q, s_i) + max(q, s_i, 1)", sympy.Abs(Q) + sympy.Min(Q, s2) + sympy.Max(Q, s2, 1)),
+    ("abs(s_i - s[1])*q + min(s[3], s_i)*q + max(s[1], s_i, 1)",      # kinks in signals only, never in q
+     sympy.Abs(s2 - s1) * Q + sympy.Min(s3, s2) * Q + sympy.Max(s1, s2, 1)),
     ("min(3, 1/2, 2) + max(-1, -2) + abs(-5/2)", R(1, 2) - 1 + R(5, 2)),
     ("log(cosh(q))", sympy.log(sympy.cosh(Q))),
 ])
@@ -279,7 +280,7 @@ HOSTILE = [
     "exp(x=1)", "exp(*q)", "f'{q}'", "True*q", "None", "...", "1j*q", "exec('1')", "eval('1')",
     "open('/etc/passwd')", "getattr(q, 'x')", "s_j*q", "x", "sqrt(-1)", "(-8)**(1/3)", "log(0)", "1/0",
     "q" + "+q" * 1000, "(" * 250 + "q" + ")" * 250, "-" * 1990 + "q", "exp(" * 70 + "q" + ")" * 70,
-    "q\x00", "", "   ", "q**q", "2**q", "min(q)", "exp(q, q)", "mean(s_j, Z)", "mean(s_j, 1)",
+    "q\x00", "", "   ", "q**q", "2**q", "min(q)", "abs(q)", "max(q, 0)", "min(s_i, mean(s_j) + q)", "exp(q, q)", "mean(s_j, Z)", "mean(s_j, 1)",
 ]
 
 
@@ -294,11 +295,20 @@ def test_hostile_formula_is_refused_quickly_without_running_code(text):
     assert not os.path.exists(MARKER)
 
 
-@pytest.mark.parametrize("text", ["exp(exp(exp(1000)))*q", "1e300*q", "(q + 1e300)**100", "sin(10**100)*q",
+@pytest.mark.parametrize("text", ["exp(690)*q", "1e300*q", "(q + 1e300)**100", "sin(10**100)*q",
                                   "(" * 100 + "q" + ")" * 100])
 def test_big_but_harmless_formulas_are_accepted_symbolically(text):
     started = time.perf_counter()
     assert Q in formula(text).free_symbols
+    assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize("text", ["exp(exp(exp(1000)))*q", "exp(10**100)*q", "exp(691)*q", "cosh(-800)*q"])
+def test_constants_beyond_10_to_the_300_are_refused_quickly(text):
+    """exp(691) > 10**300 (691 > 300*ln 10 = 690.8): refused, as is anything built on it."""
+    started = time.perf_counter()
+    with pytest.raises(ModelError, match=r"10\*\*300"):
+        parse_model(f"agents = 3\n[utility]\nall = {json.dumps(text)}\n")
     assert time.perf_counter() - started < 1
 
 
@@ -330,3 +340,33 @@ def test_fuzz_model_text_gives_an_economy_or_a_model_error(text):
     except ModelError:
         return
     assert isinstance(economy, Economy)
+
+
+def _large_grouped_model(utility_a, utility_b, agents=1000):
+    half = agents // 2
+    members = lambda lo, hi: ", ".join(str(k) for k in range(lo, hi + 1))  # noqa: E731
+    return (f"agents = {agents}\ngroups = {{ A = [{members(1, half)}], B = [{members(half + 1, agents)}] }}\n"
+            f"[utility]\nA = {json.dumps(utility_a)}\nB = {json.dumps(utility_b)}\n")
+
+
+def test_the_pre_check_of_a_large_structured_economy_samples_templates_without_expanding():
+    """1000 agents: require_assumptions runs through the templates in seconds and never expands."""
+    from symmech.assumptions import require_assumptions
+    economy = parse_model(_large_grouped_model("(s_i + mean(s_j)/2)*q - q**2/2", "(2*s_i + 1)*q - q**2"))
+    assert not economy.expanded
+    started = time.perf_counter()
+    assert require_assumptions(economy) is None
+    assert time.perf_counter() - started < 10
+    assert not economy.expanded
+
+
+@pytest.mark.parametrize("utility_b, assumption", [("(1 - s_i)*q - q**2/2", "A2"),     # d mu/d s_i = -1
+                                                   ("s_i*q + q**3", "A4")])            # d mu/dq = 3 q**2
+def test_the_pre_check_of_a_large_structured_economy_finds_the_broken_group(utility_b, assumption):
+    from symmech.assumptions import require_assumptions
+    from symmech.errors import AssumptionError
+    economy = parse_model(_large_grouped_model("(s_i + mean(s_j)/2)*q - q**2/2", utility_b))
+    with pytest.raises(AssumptionError) as info:
+        require_assumptions(economy)
+    assert info.value.assumption == assumption and info.value.agent > 500, info.value
+    assert not economy.expanded
