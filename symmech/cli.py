@@ -14,7 +14,7 @@ import re
 import sys
 import traceback
 
-from .errors import SymmechError
+from .errors import AssumptionError, SymmechError
 
 __all__ = ["main"]
 
@@ -71,6 +71,8 @@ def main(argv=None):
     except (SymmechError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
+        if isinstance(exc, AssumptionError) and hasattr(args, "no_check"):
+            exc = _with_next_step(exc, args)
         return _fail(exc)
     except KeyboardInterrupt:
         print("symmech: interrupted", file=sys.stderr)
@@ -148,6 +150,8 @@ def _build_parser():
     derive.add_argument("--format", choices=["text", "json", "latex"], default="text")
     derive.add_argument("--standalone", action="store_true",
                         help="with --format latex: a complete document instead of an \\input-able body")
+    derive.add_argument("--no-check", action="store_true",
+                        help="skip the pre-check of assumptions A2 and A4 on the signal cube (for experts)")
     derive.add_argument("--general", action="store_true",
                         help="for the catalogue's example1 and example2: keep N, the group sizes and "
                              "the parameters as symbols (the paper's Examples 1 and 2 in general)")
@@ -163,6 +167,8 @@ def _build_parser():
     verify.add_argument("--seed", type=int, default=0, help="seed of the random profiles (default 0)")
     verify.add_argument("--dps", type=int, default=15, help="significant digits (default 15)")
     verify.add_argument("--jobs", type=int, default=1, help="processes (default 1; -1: one per core)")
+    verify.add_argument("--no-check", action="store_true",
+                        help="skip the pre-check of assumptions A2 and A4 on the signal cube (for experts)")
     verify.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="run the solves on a Dask cluster at ADDRESS (needs dask[distributed])")
     verify.add_argument("--adversarial", type=int, default=None,
@@ -221,12 +227,9 @@ def _run_solve(args):
 
     signals = _split_signals(args.signals)
     economy = symmech.load_model(args.model)
-    try:
-        backend = {} if args.backend is None else {"backend": args.backend}
-        outcome = symmech.solve(economy, signals=signals, sigma=args.sigma.strip(), dps=args.dps,
-                                transfers=args.transfers, check_assumptions=not args.no_check, **backend)
-    except symmech.AssumptionError as exc:
-        raise _with_next_step(exc, args) from exc
+    backend = {} if args.backend is None else {"backend": args.backend}
+    outcome = symmech.solve(economy, signals=signals, sigma=args.sigma.strip(), dps=args.dps,
+                            transfers=args.transfers, check_assumptions=not args.no_check, **backend)
     precision = None
     if args.verify_precision:
         from .compare import precision_check
@@ -299,7 +302,10 @@ def _run_derive(args):
                                "drop --general to derive this economy with its own parameters")
         derivation = symmech.derive_example(examples[args.model])
     else:
-        derivation = symmech.derive(symmech.load_model(args.model))
+        economy = symmech.load_model(args.model)
+        if not args.no_check:
+            symmech.require_assumptions(economy)
+        derivation = symmech.derive(economy)
     if args.format == "json":
         print(json.dumps(derivation.to_dict(), indent=2))
     elif args.format == "latex":
@@ -317,7 +323,7 @@ def _run_verify(args):
                if v is not None}
     report = verify_profiles(symmech.load_model(args.model), args.sigma.strip(), seed=args.seed,
                              dps=args.dps, jobs=args.jobs, transfers=args.transfers, progress=True,
-                             scheduler=args.scheduler,
+                             scheduler=args.scheduler, check_assumptions=not args.no_check,
                              corners=not args.no_corners,
                              **options)
     print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.to_text())

@@ -242,7 +242,7 @@ def _search(runner, start, key, rounds):
 
 def verify_profiles(economy, sigma, profiles=_DEFAULT_PROFILES, seed=0, dps=15, jobs=1,
                     transfers="ic", adversarial=_DEFAULT_ROUNDS, corners=True, progress=False,
-                    backend=None, scheduler=None):
+                    backend=None, scheduler=None, check_assumptions=True):
     """MC, BS, IR, IC and Pareto of the sigma-WE mechanism over many profiles.
 
     Parameters
@@ -253,6 +253,7 @@ def verify_profiles(economy, sigma, profiles=_DEFAULT_PROFILES, seed=0, dps=15, 
     dps : digits of each solve (15 takes the float64 backend under ``backend="auto"``)
     jobs : processes for independent solves (1: serial; the results do not depend on it)
     scheduler : address of a Dask scheduler to run the solves on (``jobs`` is then ignored)
+    check_assumptions : pre-check A2 and A4 on the signal cube first (False skips it)
     transfers : "ic" (eq. 4 + 7) or "naive" (eq. 2)
     adversarial : rounds of the pattern search per property (0: none)
     corners : include the cube's corners
@@ -276,7 +277,8 @@ def verify_profiles(economy, sigma, profiles=_DEFAULT_PROFILES, seed=0, dps=15, 
     sigma = exact(sigma)
     first = random_profiles(economy.n, max(profiles, 1), seed)
     kwargs = {} if backend is None else {"backend": backend}
-    solve(economy, first[0], sigma, dps=dps, transfers=transfers, **kwargs)   # pre-check A2, A4, inputs
+    solve(economy, first[0], sigma, dps=dps, transfers=transfers,       # pre-check A2, A4, inputs
+          check_assumptions=check_assumptions, **kwargs)
     runner = _Runner(economy, sigma, dps, transfers, backend, jobs, progress, scheduler)
     results = runner.run(first[:profiles], "random")
     if corners:

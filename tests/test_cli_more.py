@@ -97,3 +97,15 @@ def test_derive_general_keeps_n_as_a_symbol(capsys):
     assert "sbar" in price and "alpha" in price
     assert main(["derive", "heterogeneous", "--general"]) == 2
     assert "example1 and example2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["derive"], ["verify", "--profiles", "1", "--adversarial", "0", "--no-corners"]])
+def test_derive_and_verify_refuse_an_economy_breaking_a2(capsys, tmp_path, command):
+    """d mu_i/d s_i = -1 + 1/12 < 0 everywhere: A2 fails; --no-check skips the pre-check."""
+    from symmech.cli import main
+    path = tmp_path / "a2.toml"
+    path.write_text('agents = 3\n[utility]\nall = "(-s_i + mean(s_j)/4)*q - q**2/2"\n', encoding="utf-8")
+    assert main([command[0], str(path), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symmech: error: A2 fails for agent") and "--no-check" in err
+    assert main([command[0], str(path), *command[1:], "--no-check"]) != 2
