@@ -184,6 +184,10 @@ def _build_parser():
                                             "Propositions 2 and 3, Examples 1-4.")
     paper.add_argument("--format", choices=["text", "json", "markdown", "latex"], default="text")
     paper.add_argument("--quick", action="store_true", help="smaller sweeps (seconds, for tests)")
+    paper.add_argument("--jobs", type=int, default=1,
+                       help="processes for the N-sweeps of Propositions 2 and 3 (default 1; -1: one per core)")
+    paper.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run the N-sweeps on a Dask cluster at ADDRESS (needs dask[distributed])")
     paper.set_defaults(run=_run_paper)
 
     report = commands.add_parser("report", parents=[common], help="the derivations with figures, as one PDF",
@@ -336,7 +340,7 @@ def _run_verify(args):
 def _run_paper(args):
     from .paper import paper_claims, render_claims
 
-    claims = paper_claims(quick=args.quick, progress=True)
+    claims = paper_claims(quick=args.quick, progress=True, jobs=args.jobs, scheduler=args.scheduler)
     print(render_claims(claims, args.format))
     return OK
 

@@ -54,9 +54,10 @@ class Claim:
 class _Context:
     """Sizes for the full or quick run, and the expensive pieces computed once."""
 
-    def __init__(self, quick, progress):
+    def __init__(self, quick, progress, jobs=1, scheduler=None):
         self.quick = quick
         self.progress = progress
+        self.jobs, self.scheduler = jobs, scheduler
         self._rows = None
         self._derived = {}
         self.dps = 20 if quick else 30
@@ -118,7 +119,10 @@ def _mpf_text(x, digits=8):
     return mpmath.nstr(x, digits)
 
 
-def example1_economy(n, alpha="1", beta="1/2", mu="1"):
+_EXAMPLE1_BETA = "1/2"
+
+
+def example1_economy(n, alpha="1", beta=_EXAMPLE1_BETA, mu="1"):
     """Example 1 (fundamental value model) with ``n`` agents, built from its model text."""
     from .model import parse_model
     return parse_model(f'name = "Example 1, N = {n}"\nagents = {n}\n[parameters]\nalpha = "{alpha}"\n'
@@ -343,21 +347,32 @@ def fit_slope(xs, ys):
     return slope, error
 
 
-def _sweep(ctx, slope_of):
-    """Example 1 for N in the sweep at sigma = slope_of(N, varphi_N): (N, varphi, outcomes)."""
+def _solve_example1(item):
+    """One solve of the N-sweep (a module-level function, so processes and Dask can run it)."""
     from .verify import solve
 
-    results = []
+    n, sigma, profile = item
+    return solve(example1_economy(n), profile, sigma, dps=15, check_assumptions=False, backend="float64")
+
+
+def _sweep(ctx, slope_of):
+    """Example 1 for N in the sweep at sigma = slope_of(N, varphi_N): (N, varphi, outcomes).
+
+    The solves are independent; ``ctx.jobs`` processes or a Dask ``ctx.scheduler`` run them.
+    """
+    from .parallel import map_profiles
+
+    plan, items = [], []
     for n in ctx.sweep_n:
-        economy = example1_economy(n)
-        phi = economy.parameters["beta"] / n            # d mu_i/d s_j = beta/N: s_j enters mean(s)
+        phi = Fraction(_EXAMPLE1_BETA) / n      # d mu_i/d s_j = beta/N: s_j enters mean(s)
         varphi = phi + Fraction(1, n)
         sigma = slope_of(n, varphi)
         profiles = [_spread_profile(n)] + ([] if ctx.quick else _interior_profiles(n, 1, seed=n))
-        ctx.note(f"N-sweep N = {n}")
-        outcomes = [solve(economy, p, sigma, dps=15, check_assumptions=False, backend="float64") for p in profiles]
-        results.append((n, varphi, sigma, outcomes))
-    return results
+        plan.append((n, varphi, sigma, len(profiles)))
+        items += [(n, sigma, p) for p in profiles]
+    ctx.note(f"N-sweep N = {', '.join(str(n) for n in ctx.sweep_n)}")
+    outcomes = iter(map_profiles(_solve_example1, items, jobs=ctx.jobs, scheduler=ctx.scheduler))
+    return [(n, varphi, sigma, [next(outcomes) for _ in range(count)]) for n, varphi, sigma, count in plan]
 
 
 def claim_proposition2(ctx):
@@ -551,13 +566,13 @@ _CLAIMS = (claim_lemma1, claim_proposition1, claim_lemma2, claim_corollary1, cla
            claim_example4)
 
 
-def paper_claims(quick=False, progress=False):
+def paper_claims(quick=False, progress=False, jobs=1, scheduler=None):
     """Every numbered claim of the paper as a :class:`Claim`, in the paper's order.
 
     ``quick`` runs smaller sweeps (seconds rather than minutes; for tests). ``progress`` writes
     which claim is being computed to stderr.
     """
-    ctx = _Context(quick, progress)
+    ctx = _Context(quick, progress, jobs, scheduler)
     claims = [claim(ctx) for claim in _CLAIMS]
     if progress:
         sys.stderr.write("\n")

@@ -113,7 +113,7 @@ def test_render_formats(claims):
 
 
 def test_cli_paper_prints_the_claims(capsys, monkeypatch, claims):
-    monkeypatch.setattr(paper, "paper_claims", lambda quick=False, progress=False: list(claims.values()))
+    monkeypatch.setattr(paper, "paper_claims", lambda quick=False, progress=False, jobs=1, scheduler=None: list(claims.values()))
     assert main(["paper", "--quick", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["claims"]) == len(paper.CLAIM_NAMES)
 
@@ -123,3 +123,12 @@ def test_lemma2_own_response_positive_and_bounds_inside(claims):
     assert all(v > 0 for v in details["min_dq_ds"].values())
     assert all(details["bounds_hold"].values())
     assert all(d >= CTX.dps - 5 for d in details["formula_digits"].values())
+
+
+def test_the_n_sweep_in_processes_gives_the_serial_results():
+    from symmech.paper import _Context, _sweep
+    slope = lambda n, varphi: 4 * varphi
+    serial = _sweep(_Context(True, False), slope)
+    parallel = _sweep(_Context(True, False, jobs=2), slope)
+    assert [(n, v, s, [o.to_dict() for o in outs]) for n, v, s, outs in serial] == \
+           [(n, v, s, [o.to_dict() for o in outs]) for n, v, s, outs in parallel]
