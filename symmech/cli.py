@@ -31,9 +31,6 @@ exit status:
   3  solve --verify-precision: a result agrees with the rerun at dps + 20 to fewer than
      dps - 5 digits (this takes precedence over 1)"""
 
-# Subcommands named in DESIGN.md whose layers do not exist yet, and the work that will add them.
-_PLANNED = {}
-
 _CHECK_NAMES = {
     "market_clearing": "Market clearing",
     "budget_surplus": "Budget surplus",
@@ -203,10 +200,6 @@ def _build_parser():
     catalogue = commands.add_parser("catalogue", parents=[common], help="list the built-in economies")
     catalogue.set_defaults(run=_run_catalogue)
 
-    for name, (what, _) in _PLANNED.items():       # none left; kept for commands to come
-        planned = commands.add_parser(name, parents=[common], help=f"{what} (not implemented yet)")
-        planned.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        planned.set_defaults(run=_run_planned)
     return parser
 
 
@@ -363,13 +356,6 @@ def _run_catalogue(args):
     for name in names:
         print(f"{name:<{width}}  {symmech.load_model(name).name}")
     return OK
-
-
-def _run_planned(args):
-    what, issue = _PLANNED[args.command]
-    print(f"symmech: error: {args.command} ({what}) is not implemented yet; {issue} will add it",
-          file=sys.stderr)
-    return BAD_INPUT
 
 
 # ---------------------------------------------------------------- LaTeX
