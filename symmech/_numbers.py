@@ -12,7 +12,8 @@ import re
 
 import mpmath
 
-__all__ = ["exact", "to_mpf", "working_precision", "GUARD_DIGITS", "tolerance", "format_number"]
+__all__ = ["exact", "exact_profile", "decimal_text", "to_mpf", "working_precision", "GUARD_DIGITS",
+           "tolerance", "format_number"]
 
 GUARD_DIGITS = 10
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
@@ -89,3 +90,58 @@ def format_number(x, dps):
         with mpmath.workdps(dps + 5):
             x = mpmath.mpf(x.numerator) / x.denominator
     return mpmath.nstr(x, int(dps), strip_zeros=True, min_fixed=-6, max_fixed=int(dps) + 1)
+
+
+def decimal_text(x):
+    """An exact number as the decimal string a user would write (a ratio if it has none).
+
+    >>> decimal_text(Fraction(3, 25)), decimal_text(Fraction(-1, 8)), decimal_text(Fraction(1, 3))
+    ('0.12', '-0.125', '1/3')
+    """
+    x = Fraction(x)
+    d = x.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d != 1:
+        return f"{x.numerator}/{x.denominator}"
+    places = max(twos, fives)
+    text = f"{x.numerator * 10 ** places // x.denominator}"
+    if places == 0:
+        return text
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("-").rjust(places + 1, "0")
+    return sign + (digits[:-places] + "." + digits[-places:]).rstrip("0").rstrip(".")
+
+
+def exact_profile(signals, agents, sigma):
+    """A profile's signals (one per agent, in [0, 1]) and sigma >= 0, exact, with every problem.
+
+    Returns ``(signals, sigma, problems)``; the caller raises one error naming all the problems.
+    """
+    if isinstance(signals, (str, bytes)) or not hasattr(signals, "__iter__"):
+        return (), None, [f"signals must be a list with one number per agent, got {signals!r:.60}"]
+    signals = list(signals)
+    problems, parsed = [], []
+    for k, x in enumerate(signals, start=1):
+        try:
+            parsed.append(exact(x))
+        except (TypeError, ValueError) as err:
+            problems.append(f"signal of agent {k}: {err}")
+            continue
+        if not 0 <= parsed[-1] <= 1:
+            problems.append(f"signal of agent {k} is {decimal_text(parsed[-1])}, outside [0, 1]")
+    if len(signals) != agents:
+        problems.append(f"signals: the economy has {agents} agents but {len(signals)} signals "
+                        "were given; give one signal per agent")
+    try:
+        sigma = exact(sigma)
+        if sigma < 0:
+            problems.append(f"sigma is {decimal_text(sigma)}; the slope sigma must be >= 0")
+    except (TypeError, ValueError) as err:
+        problems.append(f"sigma: {err}")
+    return tuple(parsed), sigma, problems

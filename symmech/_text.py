@@ -2,6 +2,8 @@
 
 import mpmath
 
+from ._numbers import decimal_text
+
 __all__ = ["outcome_text"]
 
 
@@ -15,11 +17,11 @@ def outcome_text(outcome):
     e = outcome.economy
     c = outcome.checks
     kind = "IC/IR transfers (eq. 4 + 7)" if outcome.transfers_kind == "ic" else "naive transfers (eq. 2)"
-    lines = [f"{e.name}: {e.n} agents, sigma = {_decimal(outcome)}, {kind}, {outcome.dps} digits",
+    lines = [f"{e.name}: {e.n} agents, sigma = {decimal_text(outcome.sigma)}, {kind}, {outcome.dps} digits",
              f"reference price p^sigma(s) = {_num(outcome.price, d)}"
              f"   (Walrasian price p*(s) = {_num(outcome.walrasian_price, d)})", ""]
     head = ("agent", "signal", "q_i", "t_i", "u_i - t_i", "pivot s_i(0)")
-    rows = [[str(i + 1), _frac(outcome.signals[i]), _num(outcome.allocation[i], d),
+    rows = [[str(i + 1), decimal_text(outcome.signals[i]), _num(outcome.allocation[i], d),
              _num(outcome.transfers[i], d), _num(outcome.utilities[i], d), _num(outcome.pivots[i], 8)]
             for i in range(e.n)]
     widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(head)]
@@ -42,11 +44,3 @@ def outcome_text(outcome):
     ]
     return "\n".join(lines)
 
-
-def _frac(x):
-    from .verify import _decimal as dec
-    return dec(x)
-
-
-def _decimal(outcome):
-    return _frac(outcome.sigma)

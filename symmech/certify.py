@@ -30,7 +30,7 @@ from flint import arb, fmpq, fmpz
 import mpmath
 import sympy
 
-from ._numbers import exact, working_precision
+from ._numbers import exact, exact_profile, working_precision
 from .errors import ConvergenceError, ModelError, SymmechError
 from .model import Q, load_model, signal_symbols
 
@@ -1065,27 +1065,10 @@ def certify_assumptions(economy, q_bound=None, depth=_DEPTH, budget=_BUDGET, pre
 
 def _profile_inputs(economy, signals, sigma):
     """Exact signals (in [0, 1], one per agent) and sigma >= 0; one ModelError naming every problem."""
-    problems, parsed = [], []
-    for k, x in enumerate(signals, start=1):
-        try:
-            value = exact(x)
-        except (TypeError, ValueError) as err:
-            problems.append(f"signal of agent {k}: {err}")
-            continue
-        if not 0 <= value <= 1:
-            problems.append(f"signal of agent {k} is {value}, outside [0, 1]")
-        parsed.append(value)
-    if len(signals) != economy.n:
-        problems.append(f"signals: the economy has {economy.n} agents but {len(signals)} signals were given")
-    try:
-        sigma = exact(sigma)
-        if sigma < 0:
-            problems.append(f"sigma is {sigma}; the slope sigma must be >= 0")
-    except (TypeError, ValueError) as err:
-        problems.append(f"sigma: {err}")
+    signals, sigma, problems = exact_profile(signals, economy.n, sigma)
     if problems:
         raise ModelError(problems)
-    return tuple(parsed), sigma
+    return signals, sigma
 
 
 def _at_profile(economy, signals):

@@ -18,7 +18,7 @@ import math
 
 import mpmath
 
-from ._numbers import exact, format_number, to_mpf, tolerance, working_precision
+from ._numbers import decimal_text as _decimal, exact_profile, format_number, to_mpf, tolerance, working_precision
 from ._quadrature import gauss_legendre
 from .errors import ModelError
 from .model import Economy
@@ -144,28 +144,6 @@ class Outcome:
         return outcome_text(self)
 
 
-def _decimal(x):
-    """An exact input as the decimal string the user wrote (or a ratio if it has none)."""
-    x = Fraction(x)
-    d = x.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d //= 2
-        twos += 1
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    if d != 1:
-        return f"{x.numerator}/{x.denominator}"
-    places = max(twos, fives)
-    text = f"{x.numerator * 10 ** places // x.denominator}"
-    if places == 0:
-        return text
-    sign = "-" if text.startswith("-") else ""
-    digits = text.lstrip("-").rjust(places + 1, "0")
-    return sign + (digits[:-places] + "." + digits[-places:]).rstrip("0").rstrip(".")
-
-
 def backend_for(backend, dps):
     """The backend ``solve`` uses: ``auto`` is float64 when dps <= 15, else mpmath."""
     if backend == "auto":
@@ -175,28 +153,7 @@ def backend_for(backend, dps):
 
 def _inputs(economy, signals, sigma, dps, transfers, backend="auto"):
     """Exact, validated inputs; one ModelError naming every mistake."""
-    problems = []
-    parsed = []
-    if isinstance(signals, (str, bytes)) or not hasattr(signals, "__iter__"):
-        raise ModelError([f"signals must be a list with one number per agent, got {signals!r:.60}"])
-    signals = list(signals)
-    for k, x in enumerate(signals, start=1):
-        try:
-            parsed.append(exact(x))
-        except (TypeError, ValueError) as err:
-            problems.append(f"signal of agent {k}: {err}")
-            continue
-        if not 0 <= parsed[-1] <= 1:
-            problems.append(f"signal of agent {k} is {_decimal(parsed[-1])}, outside [0, 1]")
-    if len(signals) != economy.n:
-        problems.append(f"signals: the economy has {economy.n} agents but {len(signals)} signals "
-                        "were given; give one signal per agent")
-    try:
-        sigma = exact(sigma)
-        if sigma < 0:
-            problems.append(f"sigma is {_decimal(sigma)}; the slope sigma must be >= 0")
-    except (TypeError, ValueError) as err:
-        problems.append(f"sigma: {err}")
+    signals, sigma, problems = exact_profile(signals, economy.n, sigma)
     if not isinstance(dps, int) or isinstance(dps, bool) or not 10 <= dps <= MAX_DPS:
         problems.append(f"dps is {dps!r:.30}; ask for 10 to {MAX_DPS} digits")
     if transfers not in ("ic", "naive"):
@@ -205,7 +162,7 @@ def _inputs(economy, signals, sigma, dps, transfers, backend="auto"):
         problems.append(f"backend is {backend!r}; use 'auto', 'mpmath' (any dps) or 'float64' (numpy, 15 digits)")
     if problems:
         raise ModelError(problems)
-    return tuple(parsed), sigma
+    return signals, sigma
 
 
 def solve(economy, signals, sigma, dps=30, transfers="ic", check_assumptions=True, backend="auto"):
