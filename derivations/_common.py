@@ -16,7 +16,7 @@ from pathlib import Path
 import sympy
 
 __all__ = ["Step", "Section", "derive_steps", "number_latex", "text_latex", "write_section",
-           "check_model", "build_section",
+           "check_model", "build_section", "differences", "pyplot", "save_figure",
            "price_schedule_figure", "surplus_figure"]
 
 RHO, R, P = sympy.symbols("rho r p", real=True)
@@ -42,10 +42,15 @@ class Step:
     rhs_latex: str = ""
     note: str = ""              # a display before the formula
     tail: str = ""              # appended to the formula line
+    result: object = None       # the value, when it is not ``expr`` with ``values`` put in
+                                # (a number solved for numerically, say)
 
     @property
     def value(self):
-        """The exact value of ``expr`` with ``values`` put in (None when no numbers are shown)."""
+        """The value of the step: ``result`` if given, else ``expr`` with ``values`` put in, exactly
+        (None when no numbers are shown)."""
+        if self.result is not None:
+            return self.result
         if not self.values:
             return None
         return sympy.nsimplify(sympy.simplify(self.expr.subs(self.values)))
@@ -59,11 +64,12 @@ class Section:
     title: str
     source: str                   # the catalogue economy the section works with
     tex: Path
-    figures: list
+    figures: list                 # the figure files, PDF and PNG of each
     steps: list
-    profile: tuple                # the worked signal profile (Fractions)
-    sigma: Fraction               # the worked slope
-    threshold: sympy.Expr         # the BS threshold the section shows
+    profile: tuple = None         # the worked signal profile (Fractions), if there is one
+    sigma: Fraction = None        # the worked slope, if there is one
+    threshold: sympy.Expr = None  # the BS threshold the section shows, if it shows one
+    facts: dict = field(default_factory=dict)   # numbers the section states, for tests
 
     def step(self, title):
         """The step called ``title``."""
@@ -241,33 +247,56 @@ def _step_latex(step, names):
         numbers = {**names, **{k: _symbol_number(v) for k, v in step.values.items()}}
         shown = sympy.latex(step.expr, symbol_names=numbers, mul_symbol="dot")
         lines.append(f"\\fitmath{{\\phantom{{{step.lhs}}} = {shown}}}")
-        value = step.value
-        if value.is_Rational:
-            lines.append(f"\\fitmath{{\\phantom{{{step.lhs}}} = {number_latex(value)}}}")
-        else:
-            lines.append(f"\\fitmath{{\\phantom{{{step.lhs}}} = {sympy.latex(value, symbol_names=names)}}}")
+    if step.values or step.result is not None:
+        lines.append(f"\\fitmath{{\\phantom{{{step.lhs}}} = {_value_latex(step.value, names)}}}")
     return "\n".join(lines) + "\n"
 
 
-def write_section(outdir, name, title, source, intro, steps, names, figures, differences,
-                  profile, sigma_value, threshold):
-    """Write ``<name>.tex`` into ``outdir`` and return the :class:`Section`."""
+def _value_latex(value, names):
+    """A step's value: exact numbers as :func:`number_latex`, floats to 10 digits, else SymPy's LaTeX."""
+    if isinstance(value, str):
+        return value
+    value = sympy.sympify(value)
+    if value.is_Rational:
+        return number_latex(value)
+    if value.is_Float:
+        return sympy.latex(sympy.Float(value, 10))
+    return sympy.latex(value, symbol_names=names)
+
+
+def write_section(outdir, name, title, source, intro, steps, figures, *, names=None, differences=(),
+                  profile=None, sigma_value=None, threshold=None, closing="", facts=None,
+                  source_text=None):
+    """Write ``<name>.tex`` into ``outdir`` and return the :class:`Section`.
+
+    ``figures``: (base path without suffix, caption) pairs; ``differences``: LaTeX items for
+    "Where the printed paper differs"; ``profile``/``sigma_value``: the worked profile, named in
+    the opening; ``threshold``: the exact BS threshold, stated after the steps; ``closing``:
+    LaTeX after the steps; ``source_text``: LaTeX naming the source economy when it is not a
+    catalogue economy.
+    """
     outdir = Path(outdir)
-    profile_text = ", ".join(number_latex(x) for x in profile)
+    names = names or {}
+    where = source_text or f"\\texttt{{{source}}} (symmech catalogue)"
     parts = [f"\\section{{{title}}}\n\\label{{sec:{name}}}\n",
-             f"\\noindent\\textbf{{Source economy:}} \\texttt{{{source}}} (symmech catalogue).\n\n",
-             intro, "\n\n",
-             f"Worked profile: $s = ({profile_text})$, slope $\\sigma = {number_latex(sigma_value)}$. "
-             "Each step shows the formula, the formula with the worked numbers put in, and the value.\n"]
+             f"\\noindent\\textbf{{Source economy:}} {where}.\n\n", intro, "\n\n"]
+    if profile is not None:
+        profile_text = ", ".join(number_latex(x) for x in profile)
+        parts.append(f"Worked profile: $s = ({profile_text})$, slope $\\sigma = {number_latex(sigma_value)}$. "
+                     "Each step shows the formula, the formula with the worked numbers put in, and the value.\n")
     parts += [_step_latex(step, names) for step in steps]
-    parts.append(f"\\medskip\\noindent The exact threshold over all agents is "
-                 f"$\\sigma^* = {number_latex(threshold)}$; "
-                 "\\texttt{symmech.derive} finds the same.\n")
+    if threshold is not None:
+        parts.append(f"\\medskip\\noindent The exact threshold over all agents is "
+                     f"$\\sigma^* = {number_latex(threshold)}$; "
+                     "\\texttt{symmech.derive} finds the same.\n")
+    if closing:
+        parts.append(f"\\medskip\n{closing}\n")
     if differences:
         parts.append("\\subsection*{Where the printed paper differs}\n\\begin{itemize}\n")
         parts += [f"\\item {d}\n" for d in differences]
         parts.append("\\end{itemize}\n")
-    parts.append("\\subsection*{Figures}\n")
+    if figures:
+        parts.append("\\subsection*{Figures}\n")
     for path, caption in figures:
         parts.append("\\begin{figure}[htbp]\n\\centering\n"
                      f"\\includegraphics[width=0.85\\linewidth]{{{Path(path).with_suffix('.pdf').name}}}\n"
@@ -276,14 +305,16 @@ def write_section(outdir, name, title, source, intro, steps, names, figures, dif
     tex.write_text("".join(parts), encoding="utf-8")
     return Section(name=name, title=title, source=source, tex=tex,
                    figures=[Path(p).with_suffix(ext) for p, _ in figures for ext in (".pdf", ".png")],
-                   steps=steps, profile=tuple(profile), sigma=Fraction(str(sigma_value)),
-                   threshold=threshold)
+                   steps=steps, profile=None if profile is None else tuple(profile),
+                   sigma=None if sigma_value is None else Fraction(str(sigma_value)),
+                   threshold=threshold, facts=dict(facts or {}))
 
 
 # ---------------------------------------------------------------- figures
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, with the report's font sizes."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -291,7 +322,8 @@ def _pyplot():
     return plt
 
 
-def _save(fig, base):
+def save_figure(fig, base):
+    """Save ``fig`` as ``base``.pdf and ``base``.png (150 dpi), laid out tight."""
     fig.tight_layout()
     for ext in (".pdf", ".png"):
         fig.savefig(Path(base).with_suffix(ext), dpi=150)
@@ -300,7 +332,7 @@ def _save(fig, base):
 def price_schedule_figure(base, facts, sigma, s1):
     """Agent 1's per-unit price p^sigma(s_1(x), s_-1) + sigma x against the unit x, transfer shaded."""
     import numpy as np
-    plt = _pyplot()
+    plt = pyplot()
     x = sympy.Symbol("x", real=True)
     q1 = facts["allocation"][0]
     everything = facts["everything"]
@@ -320,14 +352,14 @@ def price_schedule_figure(base, facts, sigma, s1):
     ax.set_ylabel("price of unit $x$")
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower right")
-    _save(fig, base)
+    save_figure(fig, base)
     plt.close(fig)
 
 
 def surplus_figure(base, facts, sigma, signals):
     """The budget surplus sum_i t_i against sigma at the worked profile, zero at the threshold."""
     import numpy as np
-    plt = _pyplot()
+    plt = pyplot()
     rest = {k: v for k, v in facts["everything"].items() if k != sigma}
     surplus = sympy.Add(*[k * q ** 2 for k, q in zip(facts["kappas"], facts["allocation"])]) / 2
     f = sympy.lambdify(sigma, sympy.simplify(surplus.subs(rest)), "numpy")
@@ -342,7 +374,7 @@ def surplus_figure(base, facts, sigma, signals):
     ax.set_xlabel("slope $\\sigma$")
     ax.set_ylabel("budget surplus")
     ax.legend(loc="lower right")
-    _save(fig, base)
+    save_figure(fig, base)
     plt.close(fig)
 
 
@@ -365,18 +397,46 @@ def _printed_rows():
     return {row["key"]: row for row in compare_printed()}
 
 
-def _differences(keys):
-    """One sentence per printed formula of ``keys``: what the paper prints and what is derived."""
+# How the names in printed.py's formula strings are typeset.
+_PRINTED_NAMES = {"sbar": "\\bar s", "sbar_minus_i": "\\bar s_{-i}", "sbar_A": "\\bar s^A",
+                  "sbar_E": "\\bar s^E", "dp_ds_i": "\\frac{\\partial p^\\sigma}{\\partial s_i}",
+                  "q_under": "q_i(\\underline{s}_i)", "q_b": "q_b", "p_b": "p_b", "s_i": "s_i",
+                  "q_i": "q_i", "n_A": "n_A", "n_E": "n_E", "beta_h": "\\beta_h", "beta_l": "\\beta_l"}
+_LONGEST_SHOWN = 400          # a derived formula longer than this (as text) is not displayed
+
+
+def _printed_math(text):
+    """A formula string of printed.py as LaTeX, or None when it is words or too long to show."""
+    import re
+    from sympy.parsing.sympy_parser import parse_expr
+
+    if not text or len(text) > _LONGEST_SHOWN or not re.fullmatch(r"[\w\s+\-*/().]+", text):
+        return None
+    local = {w: sympy.Symbol(w) for w in set(re.findall(r"[A-Za-z_]\w*", text))}
+    try:
+        expr = parse_expr(text, local_dict=local)
+    except (SyntaxError, TypeError, ValueError):
+        return None
+    return sympy.latex(expr, symbol_names={local[w]: n for w, n in _PRINTED_NAMES.items() if w in local})
+
+
+def differences(keys):
+    """One item per printed formula of ``keys`` (rows of :func:`symmech.printed.compare_printed`):
+    what the paper prints, what is derived, and whether they agree."""
     rows = _printed_rows()
     out = []
     for key in keys:
         row = rows[key]
-        said = (f"{text_latex(row['quantity']).capitalize()} ({text_latex(row['where'])}): the paper "
-                f"prints ``{text_latex(row['printed'])}''.")
+        printed, derived = _printed_math(row["printed_sympy"]), _printed_math(row["derived"])
+        item = f"{text_latex(row['quantity']).capitalize()} ({text_latex(row['where'])}). The paper prints "
+        item += (f"\n\\fitmath{{{printed}}}" if printed else f"``{text_latex(row['printed'])}''.")
         if row["agrees"]:
-            out.append(said + " This agrees with the derivation above.")
+            item += "\nThis agrees with the derivation."
         else:
-            out.append(said + " This differs from the derivation: " + text_latex(row["note"] or "") + ".")
+            if derived and printed:
+                item += f"\nDerived instead:\n\\fitmath{{{derived}}}"
+            item += "\nThis differs from the derivation: " + text_latex(row["note"] or "") + "."
+        out.append(item)
     return out
 
 
@@ -405,5 +465,6 @@ def build_section(outdir, name, title, source, intro, economy, utilities, values
                           "at the worked profile; the shaded area is the transfer $t_1$."),
                (surplus, "Budget surplus $\\sum_i t_i$ at the worked profile against the slope "
                          "$\\sigma$; it crosses zero at the derived threshold $\\sigma^*$.")]
-    return write_section(outdir, name, title, source, intro, steps, {}, figures,
-                         _differences(printed_keys), profile, sigma_value, facts["threshold"])
+    return write_section(outdir, name, title, source, intro, steps, figures,
+                         differences=differences(printed_keys), profile=profile,
+                         sigma_value=sigma_value, threshold=facts["threshold"])

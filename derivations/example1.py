@@ -14,11 +14,12 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 import _common  # noqa: E402  (the shared helpers sit next to this script)
 
-__all__ = ["NAME", "TITLE", "SOURCE", "PROFILE", "SIGMA_VALUE", "build"]
+__all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "PROFILE", "SIGMA_VALUE", "build"]
 
 NAME = "example1"
 TITLE = "Example 1: the fundamental value model"
 SOURCE = "example1"
+ORDER = 10                     # place in the paper: Example 1 opens Section 2
 PROFILE = ("0.87", "0.12", "0.45", "0.66", "0.31", "0.58")    # agent 1 buys here
 SIGMA_VALUE = "1"
 _PRINTED_KEYS = ("ex1-cross-weight", "ex3-price", "ex3-allocation")

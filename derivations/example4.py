@@ -15,11 +15,12 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 import _common  # noqa: E402  (the shared helpers sit next to this script)
 
-__all__ = ["NAME", "TITLE", "SOURCE", "PROFILE", "SIGMA_VALUE", "build"]
+__all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "PROFILE", "SIGMA_VALUE", "build"]
 
 NAME = "example4"
 TITLE = "Example 4: the group model"
 SOURCE = "example2"
+ORDER = 90                     # place in the paper: Example 4 closes Section 2
 PROFILE = ("0.87", "0.12", "0.45", "0.66", "0.31", "0.58")    # agent 1 (group A) buys here
 SIGMA_VALUE = "1"
 _PRINTED_KEYS = ("ex4-price", "ex4-allocation", "ex4-pivot", "ex4-gap", "ex4-threshold")

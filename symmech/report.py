@@ -1,12 +1,13 @@
 """Build the teaching report: run the scripts of ``derivations/`` and typeset them into one PDF.
 
 Each script in the repository's ``derivations/`` folder (a file not starting with ``_``) has
-``NAME``, ``TITLE``, ``SOURCE`` and ``build(outdir) -> Section``, which writes a LaTeX section and
-its figures into ``outdir``. :func:`build_report` runs them, writes ``main.tex`` (title page,
+``NAME``, ``TITLE``, ``SOURCE``, ``ORDER`` (its place in the paper) and ``build(outdir) -> Section``,
+which writes a LaTeX section and its figures into ``outdir``. :func:`build_report` runs them, writes ``main.tex`` (title page,
 contents, the source economy of each section, the sections) and runs pdflatex twice.
 """
 
 import importlib.util
+from functools import lru_cache
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,10 @@ def derivations_folder():
 
 
 def derivation_scripts(only=None):
-    """The derivation scripts, sorted by name; ``only`` keeps the one called ``only``."""
-    scripts = sorted(p for p in derivations_folder().glob("*.py") if not p.name.startswith("_"))
+    """The derivation scripts in the paper's order (their ``ORDER``); ``only`` keeps the one
+    called ``only``."""
+    found = [p for p in derivations_folder().glob("*.py") if not p.name.startswith("_")]
+    scripts = sorted(found, key=lambda p: (getattr(load_script(p), "ORDER", 1000), p.stem))
     if only is not None:
         chosen = [p for p in scripts if p.stem == only]
         if not chosen:
@@ -53,8 +56,9 @@ def derivation_scripts(only=None):
     return scripts
 
 
+@lru_cache(maxsize=None)
 def load_script(path):
-    """Import one derivation script by its path."""
+    """Import one derivation script by its path (once)."""
     path = Path(path)
     spec = importlib.util.spec_from_file_location(f"symmech_derivation_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
@@ -85,10 +89,12 @@ def main_tex(sections):
 \begin{document}
 \maketitle
 \thispagestyle{empty}
-\noindent Each section derives one example of Andreyanov and Sadzik (2016) from its model with SymPy:
-first-order condition, market clearing, reference price, allocation, pivotal report, transfer,
-average per-unit price and the budget-surplus threshold. Every step shows the formula, the formula
-with a worked economy's numbers, and the value; where the printed paper differs, the section says so.
+\noindent Each section takes one example or claim of Andreyanov and Sadzik (2016), in the paper's
+order, and derives it from a model with SymPy: first-order condition, market clearing, reference
+price, allocation, pivotal report, transfer, average per-unit price, budget-surplus threshold, and
+the steps of the proofs. Every step shows the formula, the formula with a worked economy's numbers,
+and the value; where the printed paper differs, the section says so. The figures are drawn from the
+same derivations.
 
 \bigskip
 \begin{center}

@@ -131,3 +131,29 @@ def reference_outcome():
     def run(name, signals, sigma, dps=30):
         return _reference(name, tuple(F(x) for x in signals), F(sigma), dps)
     return run
+
+
+@pytest.fixture(scope="session")
+def report_build(tmp_path_factory):
+    """(folder, {name: Section}, exit status): every derivation script run once for the session,
+    through ``symmech report`` when pdflatex exists (the Sections it builds are kept), else
+    directly (status None). Tests of the teaching sections share it."""
+    import shutil
+
+    import symmech.report as report_module
+    from symmech.cli import main
+
+    out = tmp_path_factory.mktemp("report")
+    if shutil.which("pdflatex") is None:
+        return out, {s.name: s for s in report_module.build_sections(out)}, None
+    kept = []
+    build = report_module.build_sections
+
+    def keep(*args, **kwargs):
+        kept.extend(build(*args, **kwargs))
+        return kept
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_module, "build_sections", keep)
+        status = main(["report", "--out", str(out)])
+    return out, {s.name: s for s in kept}, status

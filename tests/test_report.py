@@ -17,31 +17,16 @@ import sympy
 
 import symmech
 from symmech.cli import main
-import symmech.report as report_module
-from symmech.report import build_sections, derivation_scripts, load_script
+from symmech.report import derivation_scripts, load_script
 
 pytest.importorskip("matplotlib")
 
 _HAVE_PDFLATEX = shutil.which("pdflatex") is not None
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """(folder, sections, status): every derivation script run once, through ``symmech report``
-    when pdflatex exists (the sections it builds are kept), else directly."""
-    out = tmp_path_factory.mktemp("report")
-    if not _HAVE_PDFLATEX:
-        return out, build_sections(out), None
-    kept = []
-
-    def keep(*args, **kwargs):
-        kept.extend(build_sections(*args, **kwargs))
-        return kept
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(report_module, "build_sections", keep)
-        status = main(["report", "--out", str(out)])
-    return out, kept, status
+def built(report_build):
+    """(folder, sections in order, status) of the session's ``symmech report`` run."""
+    out, sections, status = report_build
+    return out, list(sections.values()), status
 
 
 def test_every_script_builds_a_section(built):
@@ -58,7 +43,7 @@ def test_figures_exist_and_have_content(built):
 
     _, sections, _ = built
     for section in sections:
-        assert len(section.figures) == 4                          # two figures, PDF and PNG each
+        assert len(section.figures) >= 2 and len(section.figures) % 2 == 0   # PDF and PNG each
         for path in section.figures:
             assert path.is_file() and path.stat().st_size > 5000, path
             if path.suffix == ".png":
