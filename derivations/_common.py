@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sympy
 
-__all__ = ["Step", "Section", "derive_steps", "number_latex", "text_latex", "write_section",
+__all__ = ["Step", "Section", "derive_steps", "number_latex", "text_latex", "words_latex", "write_section",
            "check_model", "build_section", "differences", "pyplot", "save_figure",
            "price_schedule_figure", "surplus_figure"]
 
@@ -229,10 +229,67 @@ def _symbol_number(x):
 
 
 def text_latex(text):
-    """Plain text (a printed formula in words) safe for LaTeX's text mode."""
+    """Plain text safe for LaTeX's text mode (every special character escaped)."""
     special = {"\\": "\\textbackslash{}", "_": "\\_", "^": "\\textasciicircum{}", "&": "\\&", "%": "\\%",
-               "#": "\\#", "{": "\\{", "}": "\\}", "$": "\\$", "~": "\\~{}"}
+               "#": "\\#", "{": "\\{", "}": "\\}", "$": "\\$", "~": "\\~{}", "<": "\\textless{}",
+               ">": "\\textgreater{}"}
     return "".join(special.get(c, c) for c in text)
+
+
+_GREEK = ("alpha", "beta", "gamma", "delta", "mu", "sigma", "kappa", "phi", "varphi", "rho", "theta")
+_WORD_MATH = [(r"\bd(mu|p|q|U)(?=[_^/])", r"\\partial \1"), (r"/d([sq])_", r"/\\partial \1_"),
+              (r"\bbar s_", r"\\bar s_"), (r"\bunderline s_", r"\\underline s_"), (r"\bsum_", r"\\sum_"),
+              (r"\*\*", "^"), (r"!=", r" \\ne "), (r">=", r" \\ge "), (r"<=", r" \\le "),
+              (r"\*", r" "), (r"\bsbar_\{?(-i)\}?", r"\\bar s_{-i}"), (r"\bsbar_minus_i\b", r"\\bar s_{-i}"),
+              (r"\bsbar_?([AE])\b", r"\\bar s^{\1}"), (r"\bsbar\b", r"\\bar s"), (r"\bpbar_i\b", r"\\bar p_i"),
+              (r"\b(" + "|".join(_GREEK) + r")(?![A-Za-z])", r"\\\1"),
+              (r"_([A-Za-z0-9]+|\{[^}]*\})", r"_{\1}"), (r"\^([A-Za-z0-9]+)", r"^{\1}")]
+
+
+def _kind(token):
+    """'math' for a formula-like word, 'join' for what may sit inside a formula (operators,
+    numbers, one or two letters), else 'text'."""
+    import re
+
+    core = token.rstrip(".,;:")
+    if not core:
+        return "text"
+    if any(c in core for c in "_^=/*<>") or core.strip("()") in _GREEK + ("sbar",):
+        return "math"
+    if core in ("+", "-") or re.fullmatch(r"[(]?[\d./]+[)]?|[(]?(?![aAI]\b)[A-Za-z][)}]*|\d+[a-z]", core):
+        return "join"
+    return "text"
+
+
+def words_latex(text):
+    """Words with ASCII formulas (``p^sigma(s)``, ``beta/(N-1)``, ``q_b >= 0``) as LaTeX text in
+    which each run of formula-like words is set in math mode (as text when it would not typeset)."""
+    import re
+
+    tokens = text.split()
+    out, i = [], 0
+    while i < len(tokens):
+        j = i
+        while j < len(tokens) and _kind(tokens[j]) != "text":
+            j += 1
+            if tokens[j - 1][-1] in ".,;:":
+                break
+        run = tokens[i:j]
+        if run and any(_kind(x) == "math" for x in run):
+            body = " ".join(run)
+            tail = body[len(body.rstrip(".,;:")):]
+            math = body[:len(body) - len(tail)]
+            for pattern, repl in _WORD_MATH:
+                math = re.sub(pattern, repl, math)
+            if math.count("{") == math.count("}"):
+                out.append(f"${math}${tail}")
+            else:
+                out.append(text_latex(body))
+            i = j
+        else:
+            out.append(text_latex(tokens[i]))
+            i += 1
+    return " ".join(out)
 
 
 def _step_latex(step, names):
@@ -291,16 +348,14 @@ def write_section(outdir, name, title, source, intro, steps, figures, *, names=N
                      "\\texttt{symmech.derive} finds the same.\n")
     if closing:
         parts.append(f"\\medskip\n{closing}\n")
+    for path, caption in figures:           # floats: LaTeX puts them near here
+        parts.append("\\begin{figure}[!htbp]\n\\centering\n"
+                     f"\\includegraphics[width=0.85\\linewidth]{{{Path(path).with_suffix('.pdf').name}}}\n"
+                     f"\\caption{{{caption}}}\n\\end{{figure}}\n")
     if differences:
         parts.append("\\subsection*{Where the printed paper differs}\n\\begin{itemize}\n")
         parts += [f"\\item {d}\n" for d in differences]
         parts.append("\\end{itemize}\n")
-    if figures:
-        parts.append("\\subsection*{Figures}\n")
-    for path, caption in figures:
-        parts.append("\\begin{figure}[htbp]\n\\centering\n"
-                     f"\\includegraphics[width=0.85\\linewidth]{{{Path(path).with_suffix('.pdf').name}}}\n"
-                     f"\\caption{{{caption}}}\n\\end{{figure}}\n")
     tex = outdir / f"{name}.tex"
     tex.write_text("".join(parts), encoding="utf-8")
     return Section(name=name, title=title, source=source, tex=tex,
@@ -402,7 +457,7 @@ _PRINTED_NAMES = {"sbar": "\\bar s", "sbar_minus_i": "\\bar s_{-i}", "sbar_A": "
                   "sbar_E": "\\bar s^E", "dp_ds_i": "\\frac{\\partial p^\\sigma}{\\partial s_i}",
                   "q_under": "q_i(\\underline{s}_i)", "q_b": "q_b", "p_b": "p_b", "s_i": "s_i",
                   "q_i": "q_i", "n_A": "n_A", "n_E": "n_E", "beta_h": "\\beta_h", "beta_l": "\\beta_l"}
-_LONGEST_SHOWN = 400          # a derived formula longer than this (as text) is not displayed
+_LONGEST_SHOWN = 240          # a derived formula longer than this (as text) is not displayed
 
 
 def _printed_math(text):
@@ -428,14 +483,16 @@ def differences(keys):
     for key in keys:
         row = rows[key]
         printed, derived = _printed_math(row["printed_sympy"]), _printed_math(row["derived"])
-        item = f"{text_latex(row['quantity']).capitalize()} ({text_latex(row['where'])}). The paper prints "
-        item += (f"\n\\fitmath{{{printed}}}" if printed else f"``{text_latex(row['printed'])}''.")
+        quantity = words_latex(row["quantity"][:1].upper() + row["quantity"][1:])
+        item = f"{quantity} ({text_latex(row['where'])}). The paper prints "
+        item += (f"\n\\fitmath{{{printed}}}" if printed else f"``{words_latex(row['printed'])}''.")
         if row["agrees"]:
             item += "\nThis agrees with the derivation."
         else:
             if derived and printed:
                 item += f"\nDerived instead:\n\\fitmath{{{derived}}}"
-            item += "\nThis differs from the derivation: " + text_latex(row["note"] or "") + "."
+            item += "\nThis differs from the derivation" + (": " + words_latex(row["note"]) + "." if row["note"]
+                                                             else " above (the derived expression is too long to print here).")
         out.append(item)
     return out
 

@@ -6,6 +6,7 @@ which writes a LaTeX section and its figures into ``outdir``. :func:`build_repor
 contents, the source economy of each section, the sections) and runs pdflatex twice.
 """
 
+import ast
 import importlib.util
 from functools import lru_cache
 import shutil
@@ -46,7 +47,7 @@ def derivation_scripts(only=None):
     """The derivation scripts in the paper's order (their ``ORDER``); ``only`` keeps the one
     called ``only``."""
     found = [p for p in derivations_folder().glob("*.py") if not p.name.startswith("_")]
-    scripts = sorted(found, key=lambda p: (getattr(load_script(p), "ORDER", 1000), p.stem))
+    scripts = sorted(found, key=lambda p: (_order(p), p.stem))
     if only is not None:
         chosen = [p for p in scripts if p.stem == only]
         if not chosen:
@@ -54,6 +55,15 @@ def derivation_scripts(only=None):
             raise SymmechError(f"no derivation called {only!r}; there are: {names}")
         return chosen
     return scripts
+
+
+def _order(path):
+    """A script's ``ORDER = <int>`` read without running it (1000 when it has none)."""
+    for node in ast.parse(Path(path).read_text(encoding="utf-8")).body:
+        if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["ORDER"]
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int)):
+            return node.value.value
+    return 1000
 
 
 @lru_cache(maxsize=None)
