@@ -28,9 +28,11 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \setlength{\parskip}{0.5em}
 % A display that shrinks to the line width when it would run off the page.
 \newsavebox{\fitbox}
+\newlength{\fitwidth}
 \newcommand{\fitmath}[1]{\par\noindent\sbox{\fitbox}{$\displaystyle #1$}%
-  \ifdim\wd\fitbox>\linewidth\resizebox{\linewidth}{!}{\usebox{\fitbox}}%
-  \else\hspace*{1.5em}\usebox{\fitbox}\fi\par\smallskip}
+  \setlength{\fitwidth}{\dimexpr\linewidth-1.5em\relax}\hspace*{1.5em}%
+  \ifdim\wd\fitbox>\fitwidth\resizebox{\fitwidth}{!}{\usebox{\fitbox}}%
+  \else\usebox{\fitbox}\fi\par\smallskip}
 """
 
 
