@@ -102,8 +102,8 @@ def test_report_pdf_builds_without_latex_errors(built):
     assert pages >= 2 + 3 * len(sections)                        # title, contents, >= 3 pages a section
     log = (out / "main.log").read_text(errors="replace")
     assert not [line for line in log.splitlines() if line.startswith("! ")]
-    # nothing runs off the page: \\fitmath shrinks wide displays, so no box is overfull
-    overfull = [float(x) for x in re.findall(r"Overfull \\\\hbox \\(([\\d.]+)pt too wide", log)]
+    # nothing runs off the page: \fitmath shrinks wide displays, so no box is overfull
+    overfull = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)]
     assert not [x for x in overfull if x > 1.0], overfull
     assert "undefined references" not in log and "Rerun to get" not in log
     main_tex = (out / "main.tex").read_text()
