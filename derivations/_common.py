@@ -53,7 +53,9 @@ class Step:
             return self.result
         if not self.values:
             return None
-        return sympy.nsimplify(sympy.simplify(self.expr.subs(self.values)))
+        # exact in, exact out: no nsimplify, which can turn a Rational into a product of powers
+        # with fractional exponents (13/1536 becomes 2**(473/712)*...)
+        return sympy.simplify(self.expr.subs(self.values))
 
 
 @dataclass
