@@ -448,10 +448,11 @@ def check_model(utilities, values, economy):
 
 
 @lru_cache(maxsize=None)
-def _printed_rows():
+def _printed_rows(keys):
+    """The rows of :func:`symmech.printed.compare_printed` for ``keys`` (a tuple), by key."""
     from symmech.printed import compare_printed
 
-    return {row["key"]: row for row in compare_printed()}
+    return {row["key"]: row for row in compare_printed(keys)}
 
 
 # How the names in printed.py's formula strings are typeset.
@@ -480,12 +481,15 @@ def _printed_math(text):
 def differences(keys):
     """One item per printed formula of ``keys`` (rows of :func:`symmech.printed.compare_printed`):
     what the paper prints, what is derived, and whether they agree."""
-    rows = _printed_rows()
+    rows = _printed_rows(tuple(keys))
     out = []
     for key in keys:
         row = rows[key]
         printed, derived = _printed_math(row["printed_sympy"]), _printed_math(row["derived"])
-        quantity = words_latex(row["quantity"][:1].upper() + row["quantity"][1:])
+        quantity = row["quantity"]
+        if _kind(quantity.split()[0]) == "text":          # a formula keeps its case (beta_h)
+            quantity = quantity[:1].upper() + quantity[1:]
+        quantity = words_latex(quantity)
         item = f"{quantity} ({text_latex(row['where'])}). The paper prints "
         item += (f"\n\\fitmath{{{printed}}}" if printed else f"``{words_latex(row['printed'])}''.")
         if row["agrees"]:

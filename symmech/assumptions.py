@@ -244,7 +244,10 @@ class _Sample:
     mu0: np.ndarray        # (N, K): mu_i(0, s_k)
     dq: np.ndarray         # (N, K)
     own: np.ndarray        # (N, K)
-    cross: np.ndarray | None   # (N(N-1), K) in _pairs order
+    cross: np.ndarray | None   # (N(N-1), K) in _pairs order, or (2N, K) extremes (see below)
+    # Through templates, cross holds per agent j the largest (rows 0..N-1) and the smallest
+    # (rows N..2N-1) d mu_j/d s_i over i != j, and cross_other the i (from 0) of each.
+    cross_other: np.ndarray | None = None
 
 
 def _sample(mus, samples, rng, q_bound, with_cross):
@@ -266,19 +269,25 @@ def _fast_market(economy):
     return FastMarket(economy)
 
 
-def _fast_sample(market, n, samples, rng, q_bound):
-    """As :func:`_sample`, through the templates (O(N) per point), without the cross derivatives."""
+def _fast_sample(market, n, samples, rng, q_bound, with_cross):
+    """As :func:`_sample`, through the templates: O(N) per point, O(N^2) with the cross
+    derivatives, of which only each agent's extremes are kept."""
     from .fast import sample_derivatives
     q, profiles = _points(n, samples, rng, q_bound)
     dq, own = sample_derivatives(None, q, profiles, market=market)
     mu0, _, _ = market.ev.own_slopes(np.zeros(profiles.shape), profiles)
-    return _Sample(q, profiles, mu0.T, dq.T, own.T, None)
+    cross = other = None
+    if with_cross:
+        hi, lo, hi_at, lo_at = market.ev.cross_extremes(np.broadcast_to(q[:, None], profiles.shape), profiles)
+        cross, other = np.vstack([hi.T, lo.T]), np.vstack([hi_at.T, lo_at.T])
+    return _Sample(q, profiles, mu0.T, dq.T, own.T, cross, other)
 
 
 def _merge(a, b):
     cat = lambda x, y: None if x is None else np.concatenate([x, y], axis=-1)  # noqa: E731
     return _Sample(np.concatenate([a.q, b.q]), np.vstack([a.profiles, b.profiles]),
-                   cat(a.mu0, b.mu0), cat(a.dq, b.dq), cat(a.own, b.own), cat(a.cross, b.cross))
+                   cat(a.mu0, b.mu0), cat(a.dq, b.dq), cat(a.own, b.own), cat(a.cross, b.cross),
+                   cat(a.cross_other, b.cross_other))
 
 
 def _run(economy, samples, seed, q_bound, with_cross):
@@ -288,9 +297,9 @@ def _run(economy, samples, seed, q_bound, with_cross):
     |C_q| q_i <= mu_i(0, s) - mu_i(q_i, s) <= 2M, and likewise for a seller.
     """
     rng = np.random.default_rng(seed)
-    if _structured(economy) and not with_cross:   # cross derivatives still need the expanded utilities
+    if _structured(economy):
         market = _fast_market(economy)
-        sample = lambda bound: _fast_sample(market, economy.n, samples, rng, bound)  # noqa: E731
+        sample = lambda bound: _fast_sample(market, economy.n, samples, rng, bound, with_cross)  # noqa: E731
     else:
         mus = tuple(economy.marginal_utilities)
         sample = lambda bound: _sample(mus, samples, rng, bound, with_cross)  # noqa: E731
@@ -353,19 +362,19 @@ def _signed_check(name, sample, values, kind, bad, quantity, relation, agent_of,
     spot = _nonfinite_at(values)
     if spot is not None:
         row, k = spot
-        agent, other = agent_of(row)
+        agent, other = agent_of(row, k)
         return _record(name, False, constants,
                        _witness(sample, values, row, k, quantity(agent, other), agent, other),
                        "is not finite")
     row, k = _extreme_at(values, kind)
     if not bad(values[row, k]):
         return _record(name, True, constants)
-    agent, other = agent_of(row)
+    agent, other = agent_of(row, k)
     return _record(name, False, constants,
                    _witness(sample, values, row, k, quantity(agent, other), agent, other), relation)
 
 
-def _own_agent(row):
+def _own_agent(row, k):
     return row + 1, None
 
 
@@ -419,7 +428,7 @@ def check_assumptions(economy, samples=2000, seed=0, q_bound=None):
     """
     sample, bound, source = _run(economy, samples, seed, q_bound, with_cross=True)
     n = economy.n
-    pairs = _pairs(n)
+    pairs = _pairs(n) if sample.cross_other is None else None    # O(N^2) tuples: only when used
     big_m = _finite_extreme(np.abs(sample.mu0), np.max)
     c_s, C_s = _finite_extreme(sample.own, np.min), _finite_extreme(sample.own, np.max)
     c_q, C_q = _finite_extreme(sample.dq, np.min), _finite_extreme(sample.dq, np.max)
@@ -428,7 +437,10 @@ def check_assumptions(economy, samples=2000, seed=0, q_bound=None):
     c_phi = min_cross / phi_n if phi_n > 0 else math.nan
     varphi_n = phi_n + 1 / n
 
-    def cross_agents(row):
+    def cross_agents(row, k):
+        """(i, j), from 1, of the cross derivative d mu_i/d s_j in row ``row`` at point ``k``."""
+        if sample.cross_other is not None:
+            return row % n + 1, int(sample.cross_other[row, k]) + 1
         i, j = pairs[row]
         return i + 1, j + 1
 
@@ -454,14 +466,14 @@ def _check_a3(sample, phi_n, c_s, varphi_n, cross_agents):
     spot = _nonfinite_at(sample.cross)
     if spot is not None:
         row, k = spot
-        agent, other = cross_agents(row)
+        agent, other = cross_agents(row, k)
         return _record("A3", False, constants,
                        _witness(sample, sample.cross, row, k, _cross_name(agent, other), agent, other),
                        "is not finite")
     if phi_n < c_s:
         return _record("A3", True, constants)
     row, k = _extreme_at(np.abs(sample.cross), "max")
-    agent, other = cross_agents(row)
+    agent, other = cross_agents(row, k)
     return _record("A3", False, constants,
                    _witness(sample, sample.cross, row, k, _cross_name(agent, other), agent, other),
                    f"(|.| = phi_N >= c_s = {_fmt(c_s)})")

@@ -164,16 +164,12 @@ class _StructuredEvaluator:
         """
         x, profiles = np.atleast_2d(x), np.atleast_2d(profiles)
         shape = profiles.shape
-        totals = np.stack([self.weights[k] * self._body(k, profiles[:, self.inside[k]])[0].sum(axis=1)
-                           for k in range(len(self.bodies))], axis=1) if self.bodies else np.zeros((shape[0], 0))
-        moved = [self.weights[k] * np.where(self.inside[k], self._body(k, profiles)[1], 0.0)
-                 for k in range(len(self.bodies))]
+        totals, moved = self._totals(profiles), self._moved(profiles)
         mu, slope, own = np.empty(shape), np.empty(shape), np.empty(shape)
         for t in self.templates:
             m = t.members
             part = (shape[0], m.size)
-            args = (x[:, m], profiles[:, m], *[totals[:, a:a + 1] for a in t.aggregates],
-                    *[profiles[:, p] for p in t.picks], *t.params)
+            args = self._args(t, x, profiles, totals)
             value, sl = t.focus(*args)
             mu[:, m], slope[:, m] = _as(value, part), _as(sl, part)
             total = _as(t.own(*args), part).copy()
@@ -184,6 +180,56 @@ class _StructuredEvaluator:
                 total += np.where(p == m, _as(mix[len(t.aggregates) + j], part), 0.0)
             own[:, m] = total
         return mu, slope, own
+
+    def _totals(self, profiles):
+        """A_k at each profile (row): shape (K, number of aggregates)."""
+        if not self.bodies:
+            return np.zeros((profiles.shape[0], 0))
+        return np.stack([self.weights[k] * self._body(k, profiles[:, self.inside[k]])[0].sum(axis=1)
+                         for k in range(len(self.bodies))], axis=1)
+
+    def _moved(self, profiles):
+        """d A_k/d s_i at each profile: one (K, N) array per aggregate."""
+        return [self.weights[k] * np.where(self.inside[k], self._body(k, profiles)[1], 0.0)
+                for k in range(len(self.bodies))]
+
+    @staticmethod
+    def _args(t, x, profiles, totals):
+        m = t.members
+        return (x[:, m], profiles[:, m], *[totals[:, a:a + 1] for a in t.aggregates],
+                *[profiles[:, p] for p in t.picks], *t.params)
+
+    def cross_extremes(self, x, profiles, budget=4_000_000):
+        """The largest and smallest d mu_j/d s_i over i != j, and the i of each, for every agent j
+        at quantity x[k, j] and profile k: four (K, N) arrays (hi, lo, hi_at, lo_at).
+
+        d mu_j/d s_i = sum_k d mu_j/d A_k * d A_k/d s_i + [pick of j is i] d mu_j/d R (the module
+        docstring of :mod:`symmech.structure`); all i at once is O(N) per agent, so O(N^2) per
+        profile, done ``budget`` numbers at a time. A non-finite derivative comes out as a
+        non-finite extreme, its i as the witness.
+        """
+        x, profiles = np.atleast_2d(x), np.atleast_2d(profiles)
+        count, n = profiles.shape
+        totals, moved = self._totals(profiles), self._moved(profiles)
+        hi, lo = np.empty((count, n)), np.empty((count, n))
+        hi_at, lo_at = np.empty((count, n), dtype=np.intp), np.empty((count, n), dtype=np.intp)
+        for t in self.templates:
+            m = t.members
+            mix = [_as(v, (count, m.size)) for v in t.mix(*self._args(t, x, profiles, totals))]
+            step = max(1, budget // (m.size * n))
+            for start in range(0, count, step):
+                rows = slice(start, min(count, start + step))
+                c = np.zeros((rows.stop - rows.start, m.size, n))
+                for local, a in enumerate(t.aggregates):
+                    c += mix[local][rows, :, None] * moved[a][rows, None, :]
+                for j, p in enumerate(t.picks):
+                    c[:, np.arange(m.size), p] += mix[len(t.aggregates) + j][rows]
+                self_ = (slice(None), np.arange(m.size), m)
+                c[self_] = -np.inf                      # i = j is A2's, not A3's
+                hi[rows, m], hi_at[rows, m] = c.max(axis=2), c.argmax(axis=2)
+                c[self_] = np.inf
+                lo[rows, m], lo_at[rows, m] = c.min(axis=2), c.argmin(axis=2)
+        return hi, lo, hi_at, lo_at
 
     def utility_pairs(self, agents, x, s, totals):
         """u_i(x_k, s) for i = agents[k] (profile s, aggregates ``totals``)."""

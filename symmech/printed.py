@@ -11,7 +11,7 @@ the tests confirm with the numeric solver.
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import combinations
 
 import sympy
@@ -158,8 +158,9 @@ _PROFILES = (("9/10", "3/5", "7/10", "1/5", "3/10", "1/10"), ("9/10", "1/10", "1
              ("1/5", "4/5", "3/5", "1/10", "7/10", "2/5"))
 
 
-def compare_printed():
-    """Every printed formula beside its derivation: a list of rows (dicts).
+def compare_printed(keys=None):
+    """Every printed formula (or those whose key is in ``keys``) beside its derivation: a list
+    of rows (dicts).
 
     Row keys: ``key``, ``where``, ``quantity``, ``kind``, ``printed`` (the formula as printed, in
     words), ``printed_sympy`` and ``derived`` (exact SymPy strings), ``agrees`` (bool),
@@ -168,16 +169,22 @@ def compare_printed():
     they agree; else the economy, sigma, profile, agent and both values, for a numeric check).
     """
     context = _Context()
-    return [_ROWS[item.key](item, context) for item in PRINTED]
+    return [_ROWS[item.key](item, context) for item in PRINTED if keys is None or item.key in keys]
 
 
 class _Context:
     """The derivations the rows compare with, computed once."""
 
     def __init__(self):
-        self.example1 = derive_example(1)
-        self.example2 = derive_example(2)
         self._economies = {}
+
+    @cached_property
+    def example1(self):
+        return derive_example(1)
+
+    @cached_property
+    def example2(self):
+        return derive_example(2)
 
     def derivation(self, name):
         key = ("derivation", name)

@@ -238,3 +238,52 @@ def test_require_passes_on_good_economy_and_is_fast():
     for _ in range(5):
         require_assumptions(econ)
     assert (time.perf_counter() - start) / 5 < 0.2
+
+
+# ---- through templates (large economies): the cross derivatives without expanded utilities ------
+
+_PICKY = """
+name = "groups with a leader"
+agents = 7
+groups = { A = [1, 2, 3], B = [4, 5, 6, 7] }
+[parameters]
+a = [1, "6/5", "9/10", 1, "11/10", 1, "4/5"]
+[utility]
+A = "(a*s_i + mean(s_j**2, A)/3 - mean(s_j, B)/5 + s[4]/7)*q - q**2/2 - q**4/20"
+B = "(a*s_i + mean(s_j, B)/4 - mean(s_j**2, A)/6)*q - q**2/2"
+"""
+
+
+def _structured_twin(economy):
+    """The same economy held as templates only (utilities not expanded), as for N > 200."""
+    return Economy(None, structure=economy.structure, name=economy.name)
+
+
+@pytest.mark.parametrize("source", ["example2", "tanh", "groups3", "picky"])
+def test_templates_give_the_expanded_constants(source):
+    """A3 and A3' through templates (d mu_j/d s_i = sum_k d mu_j/d A_k d A_k/d s_i + picks) agree
+    with sympy.diff of the expanded utilities at the same sampled points."""
+    from symmech.model import load_model, parse_model
+
+    economy = parse_model(_PICKY, source="picky") if source == "picky" else load_model(source)
+    twin = _structured_twin(economy)
+    assert economy.expanded and not twin.expanded
+    a, b = check_assumptions(economy, samples=300, seed=3), check_assumptions(twin, samples=300, seed=3)
+    assert not twin.expanded                                   # never expanded on the way
+    for name in ("M", "c_s", "C_s", "c_q", "C_q", "phi_N", "min_cross"):
+        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-12, abs=1e-14), name
+    assert [r.holds for r in a.records] == [r.holds for r in b.records]
+
+
+def test_templates_name_a_true_witness_when_a3_fails():
+    """A leader whose signal moves every A agent more than their own: the witness pair's cross
+    derivative, recomputed by sympy.diff at the witness point, is the value reported."""
+    from symmech.model import parse_model
+
+    economy = parse_model(_PICKY.replace("s[4]/7", "2*s[4]"), source="picky-strong")
+    record = check_assumptions(_structured_twin(economy), samples=300, seed=4).record("A3")
+    w = record.witness
+    assert not record.holds and w.other == 4 and w.agent in (1, 2, 3)
+    mu = sympy.diff(economy.utilities[w.agent - 1], Q)
+    at = {Q: w.q, **dict(zip(economy.signals, w.signals))}
+    assert float(sympy.diff(mu, economy.signals[w.other - 1]).subs(at)) == pytest.approx(w.value, rel=1e-12)
