@@ -18,7 +18,7 @@ import _common  # noqa: E402  (the shared helpers sit next to this script)
 __all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "PROFILE", "SIGMA_VALUE", "build"]
 
 NAME = "example4"
-TITLE = "Example 4: the group model"
+TITLE = "Example 4: the group model's mechanism and its BS threshold"
 SOURCE = "example2"
 ORDER = 90                     # place in the paper: Example 4 closes Section 2
 PROFILE = ("0.87", "0.12", "0.45", "0.66", "0.31", "0.58")    # agent 1 (group A) buys here
