@@ -475,6 +475,8 @@ def _printed_math(text):
         expr = parse_expr(text, local_dict=local)
     except (SyntaxError, TypeError, ValueError):
         return None
+    if isinstance(expr, sympy.Symbol) and str(expr) not in _PRINTED_NAMES:
+        return None                          # a tag in words (understate_if_buyer), not a formula
     return sympy.latex(expr, symbol_names={local[w]: n for w, n in _PRINTED_NAMES.items() if w in local})
 
 
@@ -493,7 +495,7 @@ def differences(keys):
         item = f"{quantity} ({text_latex(row['where'])}). The paper prints "
         item += (f"\n\\fitmath{{{printed}}}" if printed else f"``{words_latex(row['printed'])}''.")
         if row["agrees"]:
-            item += "\nThis agrees with the derivation."
+            item += "\nThis agrees with the derivation" + (": " + words_latex(row["note"]) + "." if row["note"] else ".")
         else:
             if derived and printed:
                 item += f"\nDerived instead:\n\\fitmath{{{derived}}}"

@@ -277,7 +277,7 @@ def symbolic_vs_numeric(economy, signals, sigma, dps=30, derivation=None):
     """
     import sympy
 
-    from ._numbers import exact, working_precision
+    from ._numbers import working_precision
     from .model import load_model
     from .symbolic import derive
     from .verify import solve

@@ -11,7 +11,7 @@ gives no proof); ``refuted`` when the computation contradicts the conclusion.
 :func:`render_claims` prints them as text, JSON (``{"claims": [...]}``), Markdown or LaTeX.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 import json
 import math

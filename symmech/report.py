@@ -110,7 +110,7 @@ same derivations.
 
 \bigskip
 \begin{center}
-\begin{tabular}{lll}
+\begin{tabular}{lp{0.55\linewidth}l}
 Section & Title & Source economy \\ \hline
 """ + rows + r"""
 \end{tabular}

@@ -13,7 +13,6 @@ import sympy
 
 import symmech
 from symmech.model import Q
-from symmech.report import derivations_folder, load_script
 
 pytest.importorskip("matplotlib")
 
@@ -21,9 +20,9 @@ _TOL = mpmath.mpf(10) ** -20
 
 
 @pytest.fixture(scope="module")
-def section(tmp_path_factory):
-    out = tmp_path_factory.mktemp("example2")
-    return load_script(derivations_folder() / "example2.py").build(out)
+def section(report_build):
+    """The example2 section of the session's report build (conftest.report_build)."""
+    return report_build[1]["example2"]
 
 
 @pytest.fixture(scope="module")

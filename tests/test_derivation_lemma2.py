@@ -8,16 +8,15 @@ import sympy
 
 import symmech
 from symmech.model import Q
-from symmech.report import derivations_folder, load_script
 
 _STEP = Fraction(1, 10 ** 12)
 _DPS = 40
 
 
 @pytest.fixture(scope="module")
-def section(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lemma2")
-    return load_script(derivations_folder() / "lemma2.py").build(out)
+def section(report_build):
+    """The lemma2 section of the session's report build (conftest.report_build)."""
+    return report_build[1]["lemma2"]
 
 
 def _solve(profile, sigma):

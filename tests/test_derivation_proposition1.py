@@ -14,7 +14,6 @@ import sympy
 
 import symmech
 from symmech.model import Q
-from symmech.report import derivations_folder, load_script
 
 pytest.importorskip("matplotlib")
 
@@ -23,9 +22,9 @@ _DPS = 30
 
 
 @pytest.fixture(scope="module")
-def section(tmp_path_factory):
-    out = tmp_path_factory.mktemp("proposition1")
-    return load_script(derivations_folder() / "proposition1.py").build(out)
+def section(report_build):
+    """The proposition1 section of the session's report build (conftest.report_build)."""
+    return report_build[1]["proposition1"]
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,9 @@ from symmech.paper import example1_economy, fit_slope
 
 
 @pytest.fixture(scope="module")
-def section(tmp_path_factory):
-    from symmech.report import derivations_folder, load_script
-
-    return load_script(derivations_folder() / "proposition2.py").build(tmp_path_factory.mktemp("proposition2"))
+def section(report_build):
+    """The proposition2 section of the session's report build (conftest.report_build)."""
+    return report_build[1]["proposition2"]
 
 
 def _spread(n):
