@@ -8,7 +8,6 @@ import mpmath
 import pytest
 
 import symmech
-from symmech import compare
 from symmech.compare import lemma2_bounds, lemma2_constants, lemma2_vs_numeric, symbolic_vs_numeric
 from symmech.numeric import Market
 

@@ -4,7 +4,6 @@ closed forms, the search against its start, parallel against serial, exit status
 from fractions import Fraction
 import json
 
-import pytest
 import sympy
 
 import symmech
