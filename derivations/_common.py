@@ -379,11 +379,13 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, base):
-    """Save ``fig`` as ``base``.pdf and ``base``.png (150 dpi), laid out tight."""
-    fig.tight_layout()
+def save_figure(fig, base, tight=True):
+    """Save ``fig`` as ``base``.pdf and ``base``.png (150 dpi), laid out tight, and close it."""
+    if tight:
+        fig.tight_layout()
     for ext in (".pdf", ".png"):
         fig.savefig(Path(base).with_suffix(ext), dpi=150)
+    pyplot().close(fig)
 
 
 def price_schedule_figure(base, facts, sigma, s1):
@@ -410,7 +412,6 @@ def price_schedule_figure(base, facts, sigma, s1):
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower right")
     save_figure(fig, base)
-    plt.close(fig)
 
 
 def surplus_figure(base, facts, sigma, signals):
@@ -432,7 +433,6 @@ def surplus_figure(base, facts, sigma, signals):
     ax.set_ylabel("budget surplus")
     ax.legend(loc="lower right")
     save_figure(fig, base)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- one section, end to end

@@ -218,7 +218,6 @@ def _schedule_figure(base, d, facts, signals, point):
     ax.set_xlim(0, q1)
     ax.legend(loc="lower right", fontsize=9)
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 def _surplus_in_sigma(utilities, values, signals, point, sigma):
@@ -273,7 +272,6 @@ def _surplus_figure(base, surplus, sigma, threshold):
     ax.set_ylabel("budget surplus $\\Sigma_i\\, t_i$")
     ax.legend(loc="lower right", fontsize=9)
     _common.save_figure(fig, base)
-    plt.close(fig)
     return crossing
 
 

@@ -212,7 +212,6 @@ def _allocation_figure(base, d, values, sigma_value, groups):
     ax.set_ylabel("allocation $q_i$")
     ax.legend(loc="lower left", fontsize=9)
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 def build(outdir):

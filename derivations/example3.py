@@ -220,7 +220,6 @@ def _figure(base, facts, s1_value):
     ax.set_ylabel("agent 1's true payoff $u_1 - t_1$")
     ax.legend(loc="lower center", fontsize=9)
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 def build(outdir):

@@ -322,7 +322,6 @@ def _demand_figure(base, market, facts):
     ax.set_ylabel("aggregate demand $\\sum_i q_i(p, s)$")
     ax.legend(loc="upper right", fontsize=9)
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 def build(outdir):

@@ -303,7 +303,6 @@ def _allocation_figure(base, mus, slopes, sigmas, count=26):
     ax.set_xlim(0, 1)
     ax.legend(loc="upper left")
     _common.save_figure(fig, base)
-    plt.close(fig)
     return data
 
 
@@ -344,7 +343,6 @@ def _example1_figure(base, rows, sigma_value):
     ax.set_ylabel("size (log scale)")
     ax.legend(loc="upper right")
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the section

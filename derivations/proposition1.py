@@ -234,7 +234,6 @@ def _payoff_figure(base, agents):
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right", fontsize=9)
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the section

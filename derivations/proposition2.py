@@ -285,7 +285,6 @@ def _gap_figure(base, rows, g, fits):
     ax.set_ylabel(r"Pareto gap $\varepsilon(N)$")
     ax.legend(loc="lower left")
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 def _surplus_figure(base, rows, c_value):
@@ -310,7 +309,6 @@ def _surplus_figure(base, rows, c_value):
     bottom.set_ylabel(r"budget surplus $\Sigma_i\, t_i$")
     bottom.legend(loc="center right")
     _common.save_figure(fig, base)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the section
