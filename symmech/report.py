@@ -80,14 +80,27 @@ def load_script(path):
 
 def build_sections(outdir, only=None, progress=None):
     """Run the derivation scripts into ``outdir``; return their Sections in order."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = _writable(outdir)
     sections = []
     for path in derivation_scripts(only):
         if progress:
             progress(f"deriving {path.stem} ...")
         sections.append(load_script(path).build(outdir))
     return sections
+
+
+def _writable(outdir):
+    """``outdir`` as a folder that exists (made when missing), or a SymmechError saying why not."""
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        probe = outdir / ".symmech-write-test"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise SymmechError(f"cannot write the report to {outdir}: {exc.strerror or exc}; "
+                           "give --out a folder you can write to") from None
+    return outdir
 
 
 def main_tex(sections):
@@ -129,7 +142,7 @@ def build_report(outdir, only=None, progress=None):
     if pdflatex is None:
         raise SymmechError("pdflatex is not installed; install TeX Live (Debian: apt-get install "
                            "texlive-latex-base texlive-latex-recommended) and rerun 'symmech report'")
-    outdir = Path(outdir)
+    outdir = _writable(outdir)               # before the minute of deriving, not after
     sections = build_sections(outdir, only=only, progress=progress)
     (outdir / "main.tex").write_text(main_tex(sections), encoding="utf-8")
     for run in (1, 2):                        # the second run fills in the contents and references

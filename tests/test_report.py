@@ -127,3 +127,13 @@ def test_scripts_load_by_path():
     for path in derivation_scripts():
         module = load_script(path)
         assert callable(module.build) and module.NAME == path.stem
+
+
+def test_report_to_a_folder_that_cannot_be_written_exits_2(tmp_path, capsys):
+    """--out naming a file: one clear error before any deriving, exit status 2, no traceback."""
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    assert main(["report", "--out", str(target), "--only", "example1"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the report to {target}" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.tex"))
