@@ -23,7 +23,7 @@ import _common  # noqa: E402  (the shared helpers sit next to this script)
 __all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "SIZES", "WORKED_N", "build"]
 
 NAME = "proposition2"
-TITLE = "Proposition 2: budget surplus and a Pareto gap of order $\\varphi_N$"
+TITLE = "Proposition 2: budget surplus and a Pareto gap of order \\texorpdfstring{$\\varphi_N$}{varphi\\_N}"
 SOURCE = "example1"
 ORDER = 80                     # place in the paper: Proposition 2 follows the eq. (7) mechanism
 SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)     # the economies N of the table and the figures

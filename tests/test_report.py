@@ -107,6 +107,7 @@ def test_report_pdf_builds_without_latex_errors(built):
     overfull = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)]
     assert not [x for x in overfull if x > 1.0], overfull
     assert "undefined references" not in log and "Rerun to get" not in log
+    assert "Token not allowed in a PDF string" not in log        # titles make clean PDF bookmarks
     main_tex = (out / "main.tex").read_text()
     assert "\\tableofcontents" in main_tex
     assert all(f"\\input{{{s.tex.name}}}" in main_tex for s in sections)
