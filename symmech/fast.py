@@ -29,6 +29,7 @@ import sympy
 from numpy.polynomial import legendre as _legendre
 from sympy.printing.numpy import NumPyPrinter
 
+from ._search import golden_max
 from .errors import AssumptionError, ConvergenceError
 from .model import Q
 from .structure import BODY, OWN, derivatives
@@ -1097,31 +1098,14 @@ def _regrets(market, schedules, s, sigma, kind, truthful, tol, base):
     best_r, best = points[best_at], values[best_at]
     left = points[np.maximum(best_at - 1, lo)]
     right = points[np.minimum(best_at + 1, hi)]
-    r, value = _golden(lambda x: payoff(np.arange(n), x), left, right)
+    r, value = golden_max(lambda x: payoff(np.arange(n), x), left, right, (math.sqrt(5) - 1) / 2,
+                          _GOLDEN_STEPS, where=np.where)
     better = value > best
     best_r, best = np.where(better, r, best_r), np.where(better, value, best)
     regrets = best - truthful
     for i in np.nonzero(regrets > tol)[0]:       # a violation is confirmed by fresh solves
         regrets[i] = market.direct_payoff(schedules, i, s, sigma, kind, best_r[i], base) - truthful[i]
     return regrets, best_r
-
-
-def _golden(f, a, b):
-    """Golden-section search for a maximum of f on [a, b], vectorised over agents."""
-    ratio = (math.sqrt(5) - 1) / 2
-    c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = f(c), f(d)
-    for _ in range(_GOLDEN_STEPS):
-        left = fc >= fd
-        b = np.where(left, d, b)
-        a = np.where(left, a, c)
-        new_c = np.where(left, b - ratio * (b - a), d)
-        new_d = np.where(left, c, a + ratio * (b - a))
-        fnew = f(np.where(left, new_c, new_d))
-        fc, fd = np.where(left, fnew, fd), np.where(left, fc, fnew)
-        c, d = new_c, new_d
-    take = fc >= fd
-    return np.where(take, c, d), np.where(take, fc, fd)
 
 
 # -- the assumptions pre-check at scale ------------------------------------------------------------------

@@ -20,6 +20,7 @@ import mpmath
 
 from ._numbers import decimal_text as _decimal, exact_profile, format_number, to_mpf, tolerance, working_precision
 from ._quadrature import gauss_legendre
+from ._search import golden_max
 from .errors import ModelError
 from .model import Economy
 from .numeric import Market, _nodes_for, sweep
@@ -294,30 +295,13 @@ def _regret(market, schedule, i, s, sigma, kind, truthful, tol):
     k = max(range(len(points)), key=lambda j: values[j])
     best_r, best = points[k], values[k]
     left, right = points[max(k - 1, 0)], points[min(k + 1, len(points) - 1)]
-    r, value = _golden(payoff, left, right)
+    r, value = golden_max(payoff, left, right, (mpmath.sqrt(5) - 1) / 2, _GOLDEN_STEPS)
     if value > best:
         best_r, best = r, value
     regret = best - truthful
     if regret > tol:      # a violation is confirmed by a fresh solve, not by the series
         regret = _direct_payoff(market, schedule, i, s, sigma, kind, best_r) - truthful
     return regret, best_r
-
-
-def _golden(f, a, b):
-    """Golden-section search for a maximum of f on [a, b]."""
-    ratio = (mpmath.sqrt(5) - 1) / 2
-    c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = f(c), f(d)
-    for _ in range(_GOLDEN_STEPS):
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - ratio * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + ratio * (b - a)
-            fd = f(d)
-    return (c, fc) if fc >= fd else (d, fd)
 
 
 def _direct_payoff(market, schedule, i, s, sigma, kind, r):
