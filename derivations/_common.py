@@ -16,7 +16,7 @@ from pathlib import Path
 import sympy
 
 __all__ = ["Step", "Section", "derive_steps", "number_latex", "text_latex", "words_latex", "write_section",
-           "check_model", "build_section", "differences", "pyplot", "save_figure",
+           "check_model", "heterogeneous_model", "build_section", "differences", "pyplot", "save_figure",
            "price_schedule_figure", "surplus_figure"]
 
 RHO, R, P = sympy.symbols("rho r p", real=True)
@@ -445,6 +445,27 @@ def check_model(utilities, values, economy):
     for i, (u, target) in enumerate(zip(utilities, economy.utilities), start=1):
         if sympy.expand(u.subs(values).subs(q, Q) - target) != 0:
             raise ValueError(f"agent {i}: the derivation's utility is not the catalogue's {economy.source}")
+
+
+def heterogeneous_model(economy, q, curvature="mu"):
+    """Example 1 with agent-specific alpha_i and curvature (catalogue ``heterogeneous``), symbolic.
+
+    u_i = (alpha_i s_i + beta sbar) q - c_i q^2/2 with c_i named ``curvature``_i; checked against
+    ``economy``. Returns (utilities, values, alphas, curvatures, beta).
+    """
+    n = economy.n
+    alphas = sympy.symbols(f"alpha_1:{n + 1}", positive=True)
+    curvatures = sympy.symbols(f"{curvature}_1:{n + 1}", positive=True)
+    beta = sympy.Symbol("beta", positive=True)
+    mean = sympy.Add(*economy.signals) / n
+    utilities = [(a * s + beta * mean) * q - c / 2 * q ** 2
+                 for a, s, c in zip(alphas, economy.signals, curvatures)]
+    p = economy.parameters
+    values = {beta: sympy.Rational(p["beta"])}
+    values.update({a: sympy.Rational(v) for a, v in zip(alphas, p["alpha"])})
+    values.update({c: sympy.Rational(v) for c, v in zip(curvatures, p["mu"])})
+    check_model([u.subs(q, sympy.Symbol("q")) for u in utilities], values, economy)
+    return utilities, values, alphas, curvatures, beta
 
 
 @lru_cache(maxsize=None)

@@ -34,18 +34,7 @@ _W = sympy.Symbol("W", positive=True)             # sum_j 1/mu_j, the market's t
 
 def _model(economy):
     """The utilities with alpha_i, mu_i, beta as symbols, checked against the catalogue economy."""
-    n = economy.n
-    alphas = sympy.symbols(f"alpha_1:{n + 1}", positive=True)
-    mus = sympy.symbols(f"mu_1:{n + 1}", positive=True)
-    beta = sympy.Symbol("beta", positive=True)
-    signals = economy.signals
-    mean = sympy.Add(*signals) / n
-    utilities = [(a * s + beta * mean) * _Q - m / 2 * _Q ** 2 for a, s, m in zip(alphas, signals, mus)]
-    p = economy.parameters
-    values = {beta: sympy.Rational(p["beta"])}
-    values.update({a: sympy.Rational(v) for a, v in zip(alphas, p["alpha"])})
-    values.update({m: sympy.Rational(v) for m, v in zip(mus, p["mu"])})
-    _common.check_model(utilities, values, economy)
+    utilities, values, alphas, mus, beta = _common.heterogeneous_model(economy, _Q)
     return utilities, values, (alphas, mus, beta)
 
 

@@ -44,18 +44,8 @@ _P = sympy.Symbol("p", real=True)
 
 def _model(economy):
     """Symbols and exact values of the economy; the utilities are checked against the catalogue."""
-    n = economy.n
-    alphas = sympy.symbols(f"alpha_1:{n + 1}", positive=True)
-    gammas = sympy.symbols(f"gamma_1:{n + 1}", positive=True)
-    signals = economy.signals
-    mean = sympy.Add(*signals) / n
-    utilities = [(a * s + _BETA * mean) * _Q - g / 2 * _Q ** 2 for a, g, s in zip(alphas, gammas, signals)]
-    p = economy.parameters
-    values = {_BETA: sympy.Rational(p["beta"])}
-    values.update({a: sympy.Rational(v) for a, v in zip(alphas, p["alpha"])})
-    values.update({g: sympy.Rational(v) for g, v in zip(gammas, p["mu"])})
-    _common.check_model([u.subs(_Q, sympy.Symbol("q")) for u in utilities], values, economy)
-    shown = [(a * s + _BETA * _SBAR) * _Q - g / 2 * _Q ** 2 for a, g, s in zip(alphas, gammas, signals)]
+    utilities, values, alphas, gammas, _ = _common.heterogeneous_model(economy, _Q, curvature="gamma")
+    shown = [(a * s + _BETA * _SBAR) * _Q - g / 2 * _Q ** 2 for a, g, s in zip(alphas, gammas, economy.signals)]
     return alphas, gammas, utilities, shown, values
 
 
