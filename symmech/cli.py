@@ -189,9 +189,11 @@ def _build_parser():
 
     report = commands.add_parser("report", parents=[common], help="the derivations with figures, as one PDF",
                                  description="Run the derivation scripts of the repository's derivations/ "
-                                             "folder and build them into one PDF with pdflatex: every step "
-                                             "from the model to the budget-surplus threshold, with numbers "
-                                             "and figures.")
+                                             "folder and build them into one PDF with pdflatex (DIR/main.pdf): "
+                                             "Examples 1-4, Lemmas 1-2, Propositions 1-2 and Corollary 1 in "
+                                             "the paper's order, each derived step by step by SymPy (formula, "
+                                             "worked numbers, value) with its figures and where the printed "
+                                             "paper differs. Takes about a minute.")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for the sections, figures and PDF")
     report.add_argument("--only", metavar="NAME", default=None,
                         help="build one section (a script name in derivations/, e.g. example1)")
