@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sympy
 
-__all__ = ["Step", "Section", "derive_steps", "number_latex", "text_latex", "words_latex", "write_section",
+__all__ = ["Step", "Section", "derive_steps", "number_latex", "symbol_number", "text_latex", "words_latex", "write_section",
            "check_model", "heterogeneous_model", "build_section", "differences", "pyplot", "save_figure",
            "price_schedule_figure", "surplus_figure"]
 
@@ -219,9 +219,15 @@ def number_latex(x):
     return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}} \\approx {float(x):.6g}"
 
 
-def _symbol_number(x):
-    """A number standing in for a symbol inside a formula: fractions and negatives in parentheses."""
-    x = Fraction(str(sympy.Rational(x)))
+def symbol_number(x):
+    """What stands in for a symbol inside a formula: a number (fractions and negatives in
+    parentheses), a matrix, or an expression in parentheses."""
+    x = sympy.sympify(x)
+    if isinstance(x, sympy.MatrixBase):
+        return sympy.latex(x)
+    if not x.is_Rational:
+        return f"\\left({sympy.latex(x)}\\right)"
+    x = Fraction(x.p, x.q)
     if x.denominator == 1 and x >= 0:
         return str(x.numerator)
     text = number_latex(x).split(" \\approx")[0]
@@ -250,7 +256,7 @@ _WORD_MATH = [(r"\bd(mu|p|q|U)(?=[_^/])", r"\\partial \1"), (r"/d([sq])_", r"/\\
 
 def _kind(token):
     """'math' for a formula-like word, 'join' for what may sit inside a formula (operators,
-    numbers, one or two letters), else 'text'."""
+    numbers, single letters other than a and I), else 'text'."""
     import re
 
     core = token.rstrip(".,;:")
@@ -303,7 +309,7 @@ def _step_latex(step, names):
     if step.rhs_latex:
         lines.append(f"\\fitmath{{\\phantom{{{step.lhs}}} = {sympy.latex(step.expr, symbol_names=names)}}}")
     if step.values:
-        numbers = {**names, **{k: _symbol_number(v) for k, v in step.values.items()}}
+        numbers = {**names, **{k: symbol_number(v) for k, v in step.values.items()}}
         shown = sympy.latex(step.expr, symbol_names=numbers, mul_symbol="dot")
         lines.append(f"\\fitmath{{\\phantom{{{step.lhs}}} = {shown}}}")
     if step.values or step.result is not None:
@@ -379,10 +385,9 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, base, tight=True):
+def save_figure(fig, base):
     """Save ``fig`` as ``base``.pdf and ``base``.png (150 dpi), laid out tight, and close it."""
-    if tight:
-        fig.tight_layout()
+    fig.tight_layout()
     for ext in (".pdf", ".png"):
         fig.savefig(Path(base).with_suffix(ext), dpi=150)
     pyplot().close(fig)
@@ -513,8 +518,8 @@ def differences(keys):
         if _kind(quantity.split()[0]) == "text":          # a formula keeps its case (beta_h)
             quantity = quantity[:1].upper() + quantity[1:]
         quantity = words_latex(quantity)
-        item = f"{quantity} ({text_latex(row['where'])}). The paper prints "
-        item += (f"\n\\fitmath{{{printed}}}" if printed else f"``{words_latex(row['printed'])}''.")
+        item = f"{quantity} ({text_latex(row['where'])}). The paper "
+        item += (f"prints\n\\fitmath{{{printed}}}" if printed else f"says ``{words_latex(row['printed'])}''.")
         if row["agrees"]:
             item += "\nThis agrees with the derivation" + (": " + words_latex(row["note"]) + "." if row["note"] else ".")
         else:

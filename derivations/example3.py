@@ -174,23 +174,6 @@ def _steps(d, signals, sigma, values, point, sigma_value):
     return steps, facts
 
 
-def _differences(keys):
-    """_common.differences, with a claim printed in words shown in words (its printed_sympy is a
-    tag such as understate_if_buyer, which is no formula)."""
-    from symmech.printed import compare_printed
-
-    rows = {row["key"]: row for row in compare_printed()}
-    out = []
-    for key, item in zip(keys, _common.differences(keys)):
-        row = rows[key]
-        if row["kind"] == "claim" and row["agrees"]:
-            item = (f"{_common.text_latex(row['quantity']).capitalize()} ({_common.text_latex(row['where'])}). "
-                    f"The paper says ``{_common.words_latex(row['printed'])}''. This agrees with the "
-                    "derivation: " + _common.words_latex(row["note"] or "") + ".")
-        out.append(item)
-    return out
-
-
 def _figure(base, facts, s1_value):
     """Agent 1's true-type payoff against its report r, naive transfers and eq.-4 transfers."""
     import numpy as np
@@ -266,7 +249,7 @@ def build(outdir):
                "$r^* < s_1$ (red); green: transfers of eq.~(4), largest at the truth $r = s_1$ "
                "(dotted).\\label{fig:example3-misreport}")
     return _common.write_section(outdir, NAME, TITLE, SOURCE, intro, steps, [(figure, caption)],
-                                 names=_NAMES, differences=_differences(_PRINTED_KEYS),
+                                 names=_NAMES, differences=_common.differences(_PRINTED_KEYS),
                                  profile=profile, sigma_value=sigma_value, closing=closing, facts=facts)
 
 

@@ -17,6 +17,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 import _common  # noqa: E402  (the shared helpers sit next to this script)
+from symmech._numbers import to_mpf  # noqa: E402
 
 __all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "PROFILE", "SIGMA_VALUE", "FIGURE_SIGMAS",
            "DIGITS", "build"]
@@ -68,12 +69,6 @@ def _model(economy):
 # ---------------------------------------------------------------- numbers (mpmath, exact inputs)
 
 
-def _mp(x):
-    """An exact SymPy rational as an mpf at the current precision."""
-    x = sympy.Rational(x)
-    return mpmath.mpf(int(x.p)) / int(x.q)
-
-
 def _demand(intercept, m, c, p, sigma):
     """q solving intercept - m q - c tanh q = p + sigma q (one root: the left side falls in q).
 
@@ -96,7 +91,7 @@ class _Market:
 
     def demands(self, p, sigma):
         """Each agent's demand q_i(p, s), as mpf (call inside a workdps scope)."""
-        return [_demand(_mp(a), _mp(m), _mp(c), p, _mp(sigma))
+        return [_demand(to_mpf(a), to_mpf(m), to_mpf(c), p, to_mpf(sigma))
                 for a, m, c in zip(self.intercepts, self.ms, self.cs)]
 
     def aggregate(self, p, sigma):
@@ -104,7 +99,7 @@ class _Market:
 
     def price(self, sigma, low, high):
         """The root of aggregate demand in [low, high], bracketed."""
-        return mpmath.findroot(lambda p: self.aggregate(p, sigma), (_mp(low), _mp(high)),
+        return mpmath.findroot(lambda p: self.aggregate(p, sigma), (to_mpf(low), to_mpf(high)),
                                solver="anderson")
 
 
@@ -162,8 +157,8 @@ def _steps(utilities, values, symbols, signals, profile, sigma_value):
     p_high, p_low = intercepts[high_agent], intercepts[low_agent]
     market = _Market(intercepts, [values[x] for x in m], [values[x] for x in c])
     with mpmath.workdps(_WORK_DPS):
-        at_high = market.demands(_mp(p_high), sigma_value)
-        at_low = market.demands(_mp(p_low), sigma_value)
+        at_high = market.demands(to_mpf(p_high), sigma_value)
+        at_low = market.demands(to_mpf(p_low), sigma_value)
         price = market.price(sigma_value, p_low, p_high)
         allocation = market.demands(price, sigma_value)
         cleared = mpmath.fsum(allocation)

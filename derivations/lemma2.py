@@ -8,7 +8,6 @@ derivations/lemma2.py OUTDIR``) or through ``symmech report``.
 """
 
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import mpmath
@@ -18,6 +17,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 import _common  # noqa: E402  (the shared helpers sit next to this script)
+from symmech._numbers import to_mpf  # noqa: E402
 
 __all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "PROFILE", "SIGMA_VALUE", "FIGURE_SIGMAS", "build"]
 
@@ -219,11 +219,6 @@ def _pivot(mus, slopes, sigma, start):
     return root[0]
 
 
-def _mpf(x):
-    x = Fraction(str(x))
-    return mpmath.mpf(x.numerator) / x.denominator
-
-
 def _float(x, digits=20):
     """A numerically found number as a SymPy Float (for ``Step(result=...)``)."""
     return sympy.Float(mpmath.nstr(x, digits + 5), digits)
@@ -282,7 +277,7 @@ def _allocation_figure(base, mus, slopes, sigmas, count=26):
     with mpmath.workdps(_FIGURE_DPS):
         grid = [mpmath.mpf(k) / (count - 1) for k in range(count)]
         for colour, sigma in enumerate(sigmas):
-            sig = _mpf(sigma)
+            sig = to_mpf(sigma)
             start, qs = None, []
             for r in grid:
                 p, allocation = _equilibrium(mus, slopes, r, sig, start)
@@ -396,15 +391,15 @@ def build(outdir):
     own_partial = [sympy.diff(mu, s1) for mu in marginal]          # A_j as functions of (q, s)
     quantity_partial = [sympy.diff(mu, q) for mu in marginal]      # B_j as functions of (q, s)
     with mpmath.workdps(_DPS):
-        sig = _mpf(sigma_value)
-        price, allocation = _equilibrium(mus, slopes, _mpf(profile[0]), sig)
+        sig = to_mpf(sigma_value)
+        price, allocation = _equilibrium(mus, slopes, to_mpf(profile[0]), sig)
         A_num = [own_partial[j].subs(values).subs(point) for j in range(n)]          # exact here
         B_num = [sympy.lambdify(q, quantity_partial[j].subs(values).subs(point), "mpmath")(allocation[j])
                  for j in range(n)]
         w_num = [1 / (sig - x) for x in B_num]
-        dp_num = mpmath.fsum(_mpf(a) * x for a, x in zip(A_num, w_num)) / mpmath.fsum(w_num)
-        dq_num = (_mpf(A_num[0]) - dp_num) / (sig - B_num[0])
-        dq_all = [x * (_mpf(a) - dp_num) for a, x in zip(A_num, w_num)]
+        dp_num = mpmath.fsum(to_mpf(a) * x for a, x in zip(A_num, w_num)) / mpmath.fsum(w_num)
+        dq_num = (to_mpf(A_num[0]) - dp_num) / (sig - B_num[0])
+        dq_all = [x * (to_mpf(a) - dp_num) for a, x in zip(A_num, w_num)]
 
     # ---- the assumptions' constants and Lemma 2's bounds
     k = _constants(economy, marginal, q, values)
@@ -529,7 +524,7 @@ def build(outdir):
         _common.Step("Price impact relative to the scale", "Lemma 2 says this ratio stays between "
                      "two positive constants as $N$ grows:", "\\frac{\\partial p^{\\sigma}/\\partial s_1}"
                      "{\\varphi_N}", D_P1 / VARPHI, {D_P1: _shown(dp_num), VARPHI: varphi},
-                     result=_float(dp_num / _mpf(varphi))),
+                     result=_float(dp_num / to_mpf(varphi))),
         _common.Step("Bounds on the price response",
                      "A2 and A4 from the model: $\\partial\\mu_i/\\partial s_i \\in [c_s, C_s] = [%s, %s]$, "
                      "$\\partial\\mu_i/\\partial q \\in [c_q, C_q] = [%s, %s]$, so every weight lies in "

@@ -140,7 +140,7 @@ class _Hand:
 
     def __call__(self, title, text, lhs, expr, values, *, formula="", value=None, note="", tail="",
                  approx=True, order=None):
-        shown = {**self.names, **{k: _put_in(v) for k, v in values.items()}}
+        shown = {**self.names, **{k: _common.symbol_number(v) for k, v in values.items()}}
         numbers = sympy.latex(expr, symbol_names=shown, mul_symbol="dot", order=order)
         formula = formula or sympy.latex(expr, symbol_names=self.names, order=order)
         if isinstance(expr, sympy.MatrixBase):         # matrix cells are in text style
@@ -157,21 +157,7 @@ class _Hand:
 
 
 def _exact(expr):
-    expr = sympy.expand(sympy.nsimplify(sympy.simplify(expr)))
-    return expr
-
-
-def _put_in(v):
-    """A value standing in for a symbol: numbers as in _common, expressions in parentheses."""
-    v = sympy.sympify(v)
-    if v.is_Rational:
-        text = _common.number_latex(v).split(" \\approx")[0]
-        if text.startswith("\\frac"):
-            text = "\\tfrac" + text[len("\\frac"):]
-        return text if v >= 0 and not text.startswith("\\tfrac") else f"\\left({text}\\right)"
-    if isinstance(v, sympy.MatrixBase):
-        return sympy.latex(v)
-    return f"\\left({sympy.latex(v)}\\right)"
+    return sympy.expand(sympy.simplify(expr))      # no nsimplify: see _common.Step.value
 
 
 def _listing(numbers):

@@ -19,6 +19,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 import _common  # noqa: E402  (the shared helpers sit next to this script)
+from symmech.paper import spread_profile  # noqa: E402  (the profile `symmech paper` uses)
 
 __all__ = ["NAME", "TITLE", "SOURCE", "ORDER", "SIZES", "WORKED_N", "build"]
 
@@ -57,11 +58,6 @@ def _parameters():
     _common.check_model([(ALPHA * s + BETA * mean) * q - MU / 2 * q ** 2 for s in economy.signals],
                         values, economy)
     return values
-
-
-def _spread_profile(n):
-    """s_k = 1/4 + k / (2 (n - 1)), k = 0..n-1 (symmech.paper's spread profile), as Fractions."""
-    return tuple(Fraction(1, 4) + Fraction(k, 2 * (n - 1)) for k in range(n))
 
 
 def _random_profiles(n, count, seed):
@@ -129,20 +125,11 @@ def _spread_formulas(f, values, c_value):
                 local=local, local_limit=sympy.limit(local, N, sympy.oo))
 
 
-def _exact_values(steps):
-    """Give each step its value as ``result``, simplified exactly: Step.value's nsimplify turns some
-    rationals (13/1536) into products of fractional powers."""
-    for step in steps:
-        if step.values and step.result is None:
-            step.result = sympy.simplify(step.expr.subs(step.values))
-    return steps
-
-
 def _steps(f, g, values, c_value):
     """The steps, worked at N = WORKED_N, the top agent of the spread profile, sigma = C varphi_N."""
     n = sympy.Integer(WORKED_N)
     slope_value = g["slope"].subs(N, n)
-    top = sympy.Rational(_spread_profile(WORKED_N)[-1])
+    top = sympy.Rational(spread_profile(WORKED_N)[-1])
     mean = g["mean"].subs(N, n)
     model = dict(values)
     sized = {**values, N: n}
@@ -245,7 +232,7 @@ def _table(f, g, values, c_value):
         sigma = g["slope"].subs(N, n)
         coefficient = Fraction(str(sympy.Rational(kappa.subs({N: n, SIGMA: sigma})
                                                   * weight.subs(SIGMA, sigma) ** 2 / 2)))
-        surpluses = [coefficient * _squares(p) for p in [_spread_profile(n), *_random_profiles(n, _RANDOM_PROFILES, n)]]
+        surpluses = [coefficient * _squares(p) for p in [spread_profile(n), *_random_profiles(n, _RANDOM_PROFILES, n)]]
         rows.append(dict(n=n, varphi=Fraction(str(varphi)), sigma=Fraction(str(sigma)),
                          threshold=Fraction(str(f["threshold"].subs(values).subs(N, n))),
                          epsilon=Fraction(str(g["epsilon"].subs(N, n))), spread_surplus=surpluses[0],
@@ -331,7 +318,7 @@ def _table_latex(rows):
 
 
 def _differences(c_value, f, values):
-    return [_cross_weight_item(f, values), 
+    return [_cross_weight_item(f),
         "Proof of Proposition 2, eq. (9), writes the reference price as $p^{C/N}(s)$; the mechanism's "
         "slope is $C\\varphi_N$, so it should read $p^{C\\varphi_N}(s)$ (in Example 1 the reference "
         "price does not depend on $\\sigma$, so the bound holds here either way).",
@@ -344,22 +331,11 @@ def _differences(c_value, f, values):
     ]
 
 
-def _cross_weight_item(f, values):
-    """The paper's A3 coefficient in Example 1 beside the derived one (symmech.printed's transcription;
-    compare_printed() as a whole is too slow for this section's build)."""
-    from symmech.printed import PRINTED
-
-    item = next(p for p in PRINTED if p.key == "ex1-cross-weight")
-    printed, derived = item.formula, f["cross"]
-    at = {**values, N: WORKED_N}
-    if sympy.simplify(printed - derived) == 0:
-        return "Example 1's cross coefficient $\\partial\\mu_i/\\partial s_j$ agrees with the derivation."
-    return (f"Example 1 (text after the utility) says each $s_j$ enters agent $i$'s utility with coefficient "
-            f"${sympy.latex(printed)}$; the derivation (step A3) gives ${sympy.latex(derived)}$, because "
-            f"$\\bar s$ averages all $N$ signals, $s_i$ included (at $N = {WORKED_N}$: "
-            f"${_common.number_latex(printed.subs(at))}$ against ${_common.number_latex(derived.subs(at))}$). "
-            f"So $\\phi_N = {sympy.latex(f['phi'])}$, not ${sympy.latex(printed)}$; the order "
-            f"$\\varphi_N$, and so Proposition 2, is the same either way.")
+def _cross_weight_item(f):
+    """symmech.printed's comparison of Example 1's cross coefficient, and what it means here."""
+    (item,) = _common.differences(("ex1-cross-weight",))
+    return (item + f" Either way $\\phi_N$ is of order $1/N$ (derived: $\\phi_N = {sympy.latex(f['phi'])}$), "
+            "so the order $\\varphi_N$, and with it Proposition 2, is the same.")
 
 
 def _first_bs(f, values, c_value):
@@ -384,7 +360,7 @@ def build(outdir):
     c_value = sympy.Integer(_C_LARGE)
     f = _derive(values)
     g = _spread_formulas(f, values, c_value)
-    steps = _exact_values(_steps(f, g, values, c_value))
+    steps = _steps(f, g, values, c_value)
     rows, fits, tail_fits = _table(f, g, values, c_value)
     first_bs = _first_bs(f, values, c_value)
     gap, surplus = outdir / f"{NAME}-gap", outdir / f"{NAME}-surplus"
@@ -412,7 +388,7 @@ def build(outdir):
              "$s_i = %s$, $\\bar s = %s$), and the value."
              % (SIZES[-1], *(_common.number_latex(v) for v in values.values()), WORKED_N,
                 _common.number_latex(g["slope"].subs(N, WORKED_N)),
-                _common.number_latex(_spread_profile(WORKED_N)[-1]), _common.number_latex(g["mean"])))
+                _common.number_latex(spread_profile(WORKED_N)[-1]), _common.number_latex(g["mean"])))
     closing = ("\\noindent\\textbf{Over $N$.} With $C = %s$: $\\sigma = C\\varphi_N \\ge \\sigma^*(N)$ "
                "for every $N \\ge %d$, so the mechanism runs no deficit at any profile. The Pareto "
                "gap at the spread profile, the BS threshold and the smallest surplus over the spread "

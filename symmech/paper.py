@@ -18,7 +18,8 @@ import math
 import random
 import sys
 
-__all__ = ["Claim", "paper_claims", "render_claims", "CLAIM_NAMES", "example1_economy", "fit_slope"]
+__all__ = ["Claim", "paper_claims", "render_claims", "CLAIM_NAMES", "example1_economy", "fit_slope",
+           "spread_profile"]
 
 REPRODUCED, PARTLY, REFUTED = "reproduced", "partly", "refuted"
 
@@ -136,7 +137,7 @@ def _interior_profiles(n, count, seed, low=Fraction(1, 20)):
     return [tuple(low + width * Fraction(rng.randrange(0, 1001), 1000) for _ in range(n)) for _ in range(count)]
 
 
-def _spread_profile(n):
+def spread_profile(n):
     """s_k spread evenly over [1/4, 3/4]: interior, every agent trades (q_k ~ s_k - mean)."""
     return tuple(Fraction(1, 4) + Fraction(k, 2 * (n - 1)) for k in range(n))
 
@@ -367,7 +368,7 @@ def _sweep(ctx, slope_of):
         phi = Fraction(_EXAMPLE1_BETA) / n      # d mu_i/d s_j = beta/N: s_j enters mean(s)
         varphi = phi + Fraction(1, n)
         sigma = slope_of(n, varphi)
-        profiles = [_spread_profile(n)] + ([] if ctx.quick else _interior_profiles(n, 1, seed=n))
+        profiles = [spread_profile(n)] + ([] if ctx.quick else _interior_profiles(n, 1, seed=n))
         plan.append((n, varphi, sigma, len(profiles)))
         items += [(n, sigma, p) for p in profiles]
     ctx.note(f"N-sweep N = {', '.join(str(n) for n in ctx.sweep_n)}")

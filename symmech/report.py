@@ -8,7 +8,6 @@ contents, the source economy of each section, the sections) and runs pdflatex tw
 
 import ast
 import importlib.util
-from functools import lru_cache
 import shutil
 import subprocess
 import sys
@@ -68,9 +67,8 @@ def _order(path):
     return 1000
 
 
-@lru_cache(maxsize=None)
 def load_script(path):
-    """Import one derivation script by its path (once)."""
+    """Import one derivation script by its path."""
     path = Path(path)
     spec = importlib.util.spec_from_file_location(f"symmech_derivation_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
