@@ -13,6 +13,7 @@ the model's parameters, the functions in :data:`FUNCTIONS` and the constants ``p
 
 import ast
 import difflib
+import operator
 import re
 import warnings
 from decimal import Decimal, InvalidOperation
@@ -56,6 +57,8 @@ _OWN_NAMES = ("q", "s_i", "N", "i")
 RESERVED_NAMES = frozenset({*_OWN_NAMES, "s", "s_j", "j", *AGGREGATES, *FUNCTIONS, *CONSTANTS})
 
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+# + - * / of formulas (// and % only in indices, see _INDEX_ONLY)
+_FIELD = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _INDEX_ONLY = {ast.FloorDiv: "//", ast.Mod: "%"}
 _OPERATOR_SIGNS = {ast.BitXor: "^", ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<",
                    ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -603,34 +606,20 @@ class _Builder:
 
     def arithmetic(self, node, left, right):
         op = type(node.op)
+        if isinstance(left, Fraction) and isinstance(right, Fraction):
+            return self.sized(node, self.exact_arithmetic(node, op, left, right))
         if op is ast.Div and isinstance(right, Fraction) and right == 0:
             self.fail(node, "division by zero")
-        if isinstance(left, Fraction) and isinstance(right, Fraction):
-            result = self.exact_arithmetic(node, op, left, right)
-            return self.sized(node, result)
-        left, right = _rational(left), _rational(right)
-        if op is ast.Add:
-            return left + right
-        if op is ast.Sub:
-            return left - right
-        if op is ast.Mult:
-            return left * right
-        return left / right
+        return _FIELD[op](_rational(left), _rational(right))
 
     def exact_arithmetic(self, node, op, left, right):
-        if op is ast.Add:
-            return left + right
-        if op is ast.Sub:
-            return left - right
-        if op is ast.Mult:
-            return left * right
-        if right == 0:
+        if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
             self.fail(node, "division by zero")
-        if op is ast.Div:
-            return left / right
         if op is ast.FloorDiv:
             return Fraction(left // right)
-        return left % right
+        if op is ast.Mod:
+            return left % right
+        return _FIELD[op](left, right)
 
     def sized(self, node, number):
         if _bits(number) > MAX_BITS:
