@@ -163,6 +163,14 @@ class _Writer:
         self.emit(r"\hline", r"\end{tabular}", f"\\caption{{{caption} of {_text(d.name)}.}}",
                   f"\\label{{tab:{self.prefix}-parameters}}", r"\end{table}")
 
+    def per_agent(self, lhs, values, name):
+        """One aligned row per agent (or class): ``lhs(i, c) = value``, labelled ``name``."""
+        rows = []
+        for agent, value in zip(self.d.agents, values):
+            i, note, c = self.who(agent)
+            rows.append((lhs(i, c), value, self.label(name, agent), note))
+        self.align(rows)
+
     def who(self, agent):
         """(agent index, note, class subscript): "1" -> ("1", "", "1"); "i in A" -> ("i", "$i \\in A$", "A")."""
         if agent.startswith("i in "):
@@ -175,11 +183,7 @@ class _Writer:
                        r"The $\sigma$-WE solves $\mu_i(q_i, \mathbf{s}) = p^{\sigma}(\mathbf{s}) + \sigma q_i$ "
                        r"for every agent and $\sum_i q_i = 0$:")
         self.align([(r"p^{\sigma}(\mathbf{s})", d.price, self.label("price"), "")])
-        rows = []
-        for agent, q in zip(d.agents, d.allocation):
-            i, note, c = self.who(agent)
-            rows.append((f"q_{{{i}}}(\\mathbf{{s}})", q, self.label("allocation", agent), note))
-        self.align(rows)
+        self.per_agent(lambda i, c: f"q_{{{i}}}(\\mathbf{{s}})", d.allocation, "allocation")
 
     def lemma2(self):
         d = self.d
@@ -197,43 +201,24 @@ class _Writer:
         d = self.d
         self.paragraph("Pivotal reports.", r"Agent $i$'s report $r_i$ with $q_i(r_i, \mathbf{s}_{-i}) = 0$ "
                        r"(interior when $0 \le r_i \le 1$):")
-        rows = []
-        for agent, pivot in zip(d.agents, d.pivot):
-            i, note, c = self.who(agent)
-            rows.append((f"r_{{{i}}}", pivot.report, self.label("pivot", agent), note))
-        self.align(rows)
+        self.per_agent(lambda i, c: f"r_{{{i}}}", [pivot.report for pivot in d.pivot], "pivot")
         self.paragraph("IC and IR transfers (eq.~4 and 7).",
                        r"Integrating eq.~4 from an interior pivot gives "
                        r"$t_i(\mathbf{s}) = p^{\sigma}(\mathbf{s})\, q_i(\mathbf{s}) + \tfrac{\kappa_i}{2}\, "
                        r"q_i(\mathbf{s})^2$ with")
-        rows = []
-        for agent, kappa in zip(d.agents, d.kappa):
-            i, note, c = self.who(agent)
-            rows.append((f"\\kappa_{{{c}}}", kappa, self.label("kappa", agent), note))
-        self.align(rows)
-        rows = []
-        for agent in d.agents:
-            i, note, c = self.who(agent)
-            rhs = (f"p^{{\\sigma}}(\\mathbf{{s}})\\, q_{{{i}}}(\\mathbf{{s}}) + "
-                   f"\\frac{{\\kappa_{{{c}}}}}{{2}}\\, q_{{{i}}}(\\mathbf{{s}})^{{2}}")
-            rows.append((f"t_{{{i}}}(\\mathbf{{s}})", rhs, self.label("transfer", agent), note))
-        self.align(rows)
+        self.per_agent(lambda i, c: f"\\kappa_{{{c}}}", d.kappa, "kappa")
+        self.per_agent(lambda i, c: f"t_{{{i}}}(\\mathbf{{s}})",
+                       [(f"p^{{\\sigma}}(\\mathbf{{s}})\\, q_{{{i}}}(\\mathbf{{s}}) + "
+                         f"\\frac{{\\kappa_{{{c}}}}}{{2}}\\, q_{{{i}}}(\\mathbf{{s}})^{{2}}")
+                        for i, _, c in map(self.who, d.agents)], "transfer")
         self.emit(r"A pivot at an end report $a$ ($a = 0$ when $r_i < 0$: $i$ buys at every report; "
                   r"$a = 1$ when $r_i > 1$: $i$ sells at every report) adds "
                   r"$\tfrac{w_i}{2}\, q_i(a, \mathbf{s}_{-i})^2$ to $t_i$, with")
-        rows = []
-        for agent, weight in zip(d.agents, d.edge_weight):
-            i, note, c = self.who(agent)
-            rows.append((f"w_{{{c}}}", weight, self.label("edge", agent), note))
-        self.align(rows)
+        self.per_agent(lambda i, c: f"w_{{{c}}}", d.edge_weight, "edge")
         self.paragraph("Average price.", r"The average per-unit price $\bar p_i = t_i / q_i$ exceeds the "
                        r"reference price by $\kappa_i q_i / 2$:")
-        rows = []
-        for agent, gap in zip(d.agents, d.average_price_gap):
-            i, note, c = self.who(agent)
-            rows.append((f"\\bar p_{{{i}}}(\\mathbf{{s}}) - p^{{\\sigma}}(\\mathbf{{s}})", gap,
-                         self.label("gap", agent), note))
-        self.align(rows)
+        self.per_agent(lambda i, c: f"\\bar p_{{{i}}}(\\mathbf{{s}}) - p^{{\\sigma}}(\\mathbf{{s}})",
+                       d.average_price_gap, "gap")
 
     def threshold(self):
         d = self.d
