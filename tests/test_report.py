@@ -86,6 +86,10 @@ def test_worked_numbers_match_the_numeric_solver(built, name):
         # the substituted formula itself, put together exactly, gives the same transfer
         step = section.step("Transfer integral")
         assert close(sympy.Rational(step.expr.subs(step.values)), outcome.transfers[0])
+        # the average price gap and kappa_1, read off the solver's transfer
+        p, q, t = outcome.price, outcome.allocation[0], outcome.transfers[0]
+        assert close(section.step("Average per-unit price").value, t / q - p)
+        assert close(section.step("Budget-surplus coefficient").value, 2 * (t - p * q) / q ** 2)
 
 
 def test_report_pdf_builds_without_latex_errors(built):
